@@ -1,0 +1,52 @@
+"""The `basepersona` command. Each pipeline stage contributes its own click commands."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+from rich.console import Console
+
+from . import __version__
+from .errors import UserError
+
+# "module:attribute" of each stage's click command or group, imported when the CLI starts.
+_STAGE_COMMANDS = [
+    "basepersona.commands.sample:sample",
+    "basepersona.commands.frames:frames",
+]
+
+err_console = Console(stderr=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="basepersona")
+def cli() -> None:
+    """Elicit an assistant persona from base models with document frames and measure alignment faking."""
+
+
+def _register_stage_commands() -> None:
+    for spec in _STAGE_COMMANDS:
+        module_name, attribute = spec.split(":")
+        cli.add_command(getattr(importlib.import_module(module_name), attribute))
+
+
+_register_stage_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one red line and exit status 2, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="basepersona", standalone_mode=False)
+    except UserError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        err_console.print("[yellow]aborted[/]")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
