@@ -1,0 +1,202 @@
+"""Frame stage: turn scenario + condition + query into the exact text a model continues.
+
+A frame is a TOML data file. A ``document`` frame holds one sandboxed Jinja template that renders a
+whole document (a chat-log export, a forum thread, ...) ending exactly where the AI persona's turn
+starts. A ``chat`` frame instead fills system/user messages that the model's own chat template
+renders. Each frame names the markers that end the persona's turn:
+
+* ``turn_end``: strings that close the turn and stay in it (e.g. ``</OUTPUT>``);
+* ``stop``: strings where the document moves on (another speaker); the turn is cut before them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from .errors import UserError
+from .resources import data_dir
+from .scenario import Condition, Scenario
+from .templating import Template, load_toml
+
+FRAMES_ENV = "BASEPERSONA_FRAMES"
+KINDS = ("document", "chat")
+ChatFormatter = Callable[[Sequence[dict[str, str]]], str]
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    """The exact text to sample from and how to find the persona's turn in what follows."""
+
+    text: str
+    prefill: str
+    stop: tuple[str, ...]
+    turn_end: tuple[str, ...]
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        """Every string that ends generation (both kinds of marker)."""
+        return tuple(dict.fromkeys(self.turn_end + self.stop))
+
+
+@dataclass
+class Frame:
+    name: str
+    description: str
+    kind: str
+    path: Path
+    content_hash: str
+    turn_start: str = ""
+    turn_end: tuple[str, ...] = ()
+    stop: tuple[str, ...] = ()
+    default_prefill: str = "none"
+    template: Template | None = None
+    system: Template | None = None
+    user: Template | None = None
+
+    def render(
+        self,
+        scenario: Scenario,
+        condition: Condition,
+        query: str,
+        *,
+        query_id: str = "q000",
+        form: str = "full",
+        prefill: str | None = None,
+        chat_formatter: ChatFormatter | None = None,
+    ) -> RenderedPrompt:
+        """Render the prompt; ``prefill`` is a scenario prefill name or literal text (None = frame default)."""
+        context: dict[str, Any] = {
+            "lab": scenario.lab,
+            "ai_name": scenario.ai_name,
+            "condition": condition.as_context(),
+            "variant": dict(scenario.variant),
+            "system_prompt": scenario.system_prompt(condition, form),
+            "user_input": scenario.user_input(condition, query),
+            "query": query,
+            "query_id": query_id,
+        }
+        prefill_text = scenario.prefill(condition, self.default_prefill if prefill is None else prefill)
+        if self.kind == "chat":
+            body = self._render_chat(context, chat_formatter)
+        else:
+            assert self.template is not None
+            body = self.template.render(**context)
+            if not body.endswith(self.turn_start):
+                raise UserError(f"{self.path}: rendered text must end with turn_start {self.turn_start!r}; "
+                                "put the marker at the very end of the template")
+        return RenderedPrompt(text=body + prefill_text, prefill=prefill_text, stop=self.stop, turn_end=self.turn_end)
+
+    def _render_chat(self, context: dict[str, Any], chat_formatter: ChatFormatter | None) -> str:
+        if chat_formatter is None:
+            raise UserError(f"frame {self.name!r} uses the model's chat template; pass a chat model "
+                            "(base models have none: use a document frame such as chatlog)")
+        assert self.system is not None and self.user is not None
+        messages = [{"role": "system", "content": self.system.render(**context)},
+                    {"role": "user", "content": self.user.render(**context)}]
+        return chat_formatter(messages)
+
+
+def cut_turn(prefill: str, continuation: str, prompt: RenderedPrompt) -> tuple[str, str | None]:
+    """The persona's turn (prefill + continuation up to its end marker) and the marker that ended it.
+
+    The earliest marker wins; a ``turn_end`` marker stays in the turn, a ``stop`` marker does not.
+    """
+    best: tuple[int, str, bool] | None = None
+    for marker, keep in [(m, True) for m in prompt.turn_end] + [(m, False) for m in prompt.stop]:
+        position = continuation.find(marker)
+        if position >= 0 and (best is None or position < best[0]):
+            best = (position, marker, keep)
+    if best is None:
+        return prefill + continuation, None
+    position, marker, keep = best
+    end = position + len(marker) if keep else position
+    return prefill + continuation[:end], marker
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+_ALLOWED = {"name", "description", "kind", "turn_start", "turn_end", "stop", "default_prefill", "template",
+            "system", "user"}
+
+
+def _string_list(raw: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise UserError(f"{path}: field {key!r} must be a list of non-empty strings")
+    return tuple(value)
+
+
+def load_frame_file(path: Path) -> Frame:
+    raw = load_toml(path)
+    unknown = set(raw) - _ALLOWED
+    if unknown:
+        raise UserError(f"{path}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_ALLOWED)}")
+    kind = raw.get("kind", "document")
+    if kind not in KINDS:
+        raise UserError(f"{path}: field 'kind' must be one of {', '.join(KINDS)}, not {kind!r}")
+    frame = Frame(
+        name=raw.get("name", path.stem),
+        description=raw.get("description", ""),
+        kind=kind,
+        path=path,
+        content_hash="sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+        turn_end=_string_list(raw, "turn_end", path),
+        stop=_string_list(raw, "stop", path),
+        default_prefill=raw.get("default_prefill", "none"),
+    )
+    if kind == "document":
+        for key in ("template", "turn_start"):
+            if not raw.get(key):
+                raise UserError(f"{path}: a document frame needs a non-empty {key!r} field")
+        frame.turn_start = raw["turn_start"]
+        frame.template = Template(raw["template"], origin=path, field="template")
+        if not frame.turn_end and not frame.stop:
+            raise UserError(f"{path}: give at least one 'turn_end' or 'stop' marker so the persona's turn can end")
+    else:
+        for key in ("system", "user"):
+            if key not in raw:
+                raise UserError(f"{path}: a chat frame needs a {key!r} field")
+        frame.system = Template(raw["system"], origin=path, field="system")
+        frame.user = Template(raw["user"], origin=path, field="user")
+    return frame
+
+
+def frame_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
+    """Folders searched for frames, later ones overriding earlier: built-in, $BASEPERSONA_FRAMES, --frames-dir."""
+    dirs = [data_dir("frames")]
+    env = os.environ.get(FRAMES_ENV)
+    if env:
+        dirs += [Path(p) for p in env.split(os.pathsep) if p]
+    dirs += [Path(p) for p in extra]
+    for folder in dirs[1:]:
+        if not folder.is_dir():
+            raise UserError(f"frames directory {folder} does not exist")
+    return dirs
+
+
+class FrameLibrary:
+    """All frames visible from the given folders, loaded lazily by name."""
+
+    def __init__(self, extra_dirs: Iterable[str | Path] = ()):
+        self._paths: dict[str, Path] = {}
+        for folder in frame_dirs(extra_dirs):
+            for path in sorted(folder.glob("*.toml")):
+                self._paths[path.stem] = path
+
+    def names(self) -> list[str]:
+        return sorted(self._paths)
+
+    def get(self, name: str) -> Frame:
+        path = Path(name)
+        if path.suffix == ".toml" and path.exists():
+            return load_frame_file(path)
+        if name not in self._paths:
+            raise UserError(f"unknown frame {name!r}; known frames: {', '.join(self.names())}")
+        return load_frame_file(self._paths[name])
+
+    def all(self) -> list[Frame]:
+        return [self.get(name) for name in self.names()]
