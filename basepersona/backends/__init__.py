@@ -1,0 +1,27 @@
+"""Inference backends behind one small protocol (see base.py); ``load_backend`` picks one by name."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import UserError
+from .base import Backend, Completion, ModelInfo, SampleRequest, SamplingParams
+
+__all__ = ["Backend", "Completion", "ModelInfo", "SampleRequest", "SamplingParams", "load_backend", "BACKENDS"]
+
+
+def _transformers(model: str | None, **options: Any) -> Backend:
+    from .transformers_loader import load_transformers_backend
+
+    return load_transformers_backend(model, **options)
+
+
+# name -> factory(model, **options); later backends (vllm, openai, llamacpp) register here.
+BACKENDS: dict[str, Callable[..., Backend]] = {"transformers": _transformers}
+
+
+def load_backend(model: str | None = None, backend: str = "transformers", **options: Any) -> Backend:
+    """Load ``model`` (None = the embedded default) with the named backend."""
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; known backends: {', '.join(sorted(BACKENDS))}")
+    return BACKENDS[backend](model, **options)

@@ -1,0 +1,196 @@
+"""The transformers backend: a prefix-reusing sampler for any causal LM transformers can load.
+
+Cost model (measured on CPU, see ENVIRONMENT.md): the prompt prefill dominates when n samples each
+re-read a long prompt, as ``generate(num_return_sequences=n)`` does. Here a prompt is prefilled
+once and its KV cache is copied to all n rows; and the text every prompt of a call shares (the
+scenario and the frame's header) is prefilled once per call, each prompt only adding its own tail.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .base import Completion, ModelInfo, SampleRequest, SamplingParams
+from .token_sampling import choose_tokens, sample_stream
+
+
+def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    if not sequences:
+        return 0
+    shortest = min(len(s) for s in sequences)
+    first = sequences[0]
+    for position in range(shortest):
+        token = first[position]
+        if any(seq[position] != token for seq in sequences[1:]):
+            return position
+    return shortest
+
+
+@dataclass
+class _Row:
+    """Decoding state of one sample."""
+
+    request_index: int
+    seed_index: int
+    stream: np.random.Generator
+    tokens: list[int] = field(default_factory=list)
+    text: str = ""
+    finish_reason: str | None = None
+    stop_sequence: str | None = None
+
+
+class TransformersBackend:
+    """Sample continuations with a transformers causal LM, reusing KV caches of shared prefixes."""
+
+    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo, *, max_batch: int = 32):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.info = info
+        self.max_batch = max_batch
+        self.device = next(model.parameters()).device
+        self.eos_ids = self._eos_ids()
+        self.banned_ids = self._banned_ids()
+        self._prefix: tuple[tuple[int, ...], Any] | None = None  # (token ids, 1-row KV cache)
+
+    # -- protocol ------------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        return len(self._encode(text))
+
+    def chat_prompt(self, messages: Sequence[dict[str, str]]) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise UserError(f"model {self.info.model_id} has no chat template (a base model?); "
+                            "use a document frame such as chatlog, or a chat model")
+        try:
+            return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+        except Exception:  # noqa: BLE001 - some templates reject a system role; fold it into the user turn
+            merged = [{"role": "user", "content": messages[0]["content"] + "\n\n" + messages[1]["content"]}]
+            if messages[0]["role"] != "system" or len(messages) != 2:
+                raise
+            return self.tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
+
+    def sample(self, requests: Sequence[SampleRequest], params: SamplingParams) -> Iterator[list[Completion]]:
+        encoded = [self._encode(request.prompt) for request in requests]
+        for index, ids in enumerate(encoded):
+            if not ids:
+                raise UserError(f"prompt {index} is empty after tokenisation")
+        # Always leave each prompt's last token out of the shared prefix: it is fed at the first decode step.
+        shared = common_prefix_length([ids[:-1] for ids in encoded])
+        with torch.inference_mode():
+            shared_cache = self._shared_prefix_cache(tuple(encoded[0][:shared])) if shared else None
+            for index, (request, ids) in enumerate(zip(requests, encoded)):
+                prompt_cache = self._extend(shared_cache, ids[shared:-1])
+                for start in range(0, len(request.seeds), self.max_batch):
+                    seeds = request.seeds[start:start + self.max_batch]
+                    began = time.perf_counter()
+                    rows = [_Row(index, start + k, sample_stream(seed, request.rng_key)) for k, seed in enumerate(seeds)]
+                    self._decode(prompt_cache, ids[-1], rows, request.stop, params)
+                    seconds = (time.perf_counter() - began) / len(rows)
+                    yield [self._completion(row, len(ids), seconds) for row in rows]
+
+    # -- prefill ---------------------------------------------------------------------------------
+    def _encode(self, text: str) -> list[int]:
+        # Frames render complete documents, BOS included by the tokenizer where the model expects one.
+        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def _forward(self, ids: Sequence[int], cache: Any) -> Any:
+        from transformers import DynamicCache
+
+        cache = cache if cache is not None else DynamicCache(config=self.model.config)
+        if ids:
+            input_ids = torch.tensor([list(ids)], device=self.device)
+            self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        return cache
+
+    def _shared_prefix_cache(self, prefix: tuple[int, ...]) -> Any:
+        """KV cache of the text all prompts share, kept across calls while the prefix stays the same."""
+        if self._prefix is not None:
+            known, cache = self._prefix
+            if known == prefix:
+                return cache
+        cache = self._forward(prefix, None)
+        self._prefix = (prefix, cache)
+        return cache
+
+    def _extend(self, base_cache: Any, ids: Sequence[int]) -> Any:
+        cache = copy.deepcopy(base_cache) if base_cache is not None else None
+        return self._forward(ids, cache)
+
+    # -- decode ----------------------------------------------------------------------------------
+    def _decode(self, prompt_cache: Any, last_token: int, rows: list[_Row], stop: Sequence[str],
+                params: SamplingParams) -> None:
+        cache = copy.deepcopy(prompt_cache)
+        if len(rows) > 1 and cache.get_seq_length() > 0:
+            cache.batch_repeat_interleave(len(rows))
+        active = list(rows)
+        input_ids = torch.full((len(rows), 1), last_token, dtype=torch.long, device=self.device)
+        longest_stop = max((len(s) for s in stop), default=0)
+        for _ in range(params.max_new_tokens):
+            logits = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True).logits[:, -1, :]
+            if self.banned_ids is not None:
+                logits.index_fill_(-1, self.banned_ids, float("-inf"))
+            chosen = choose_tokens(logits, params, [row.stream for row in active]).tolist()
+            keep = []
+            for position, (row, token) in enumerate(zip(active, chosen)):
+                if self._advance(row, token, stop, longest_stop, params.max_new_tokens):
+                    keep.append(position)
+            if not keep:
+                break
+            if len(keep) < len(active):
+                # Drop finished samples from the batch instead of decoding padding for them.
+                cache.batch_select_indices(torch.tensor(keep, device=self.device))
+                active = [active[p] for p in keep]
+            input_ids = torch.tensor([[chosen[p]] for p in keep], device=self.device)
+
+    def _advance(self, row: _Row, token: int, stop: Sequence[str], longest_stop: int, limit: int) -> bool:
+        """Append ``token`` to ``row``; return False once the row is finished."""
+        if token in self.eos_ids:
+            row.finish_reason = "eos"
+            return False
+        row.tokens.append(token)
+        previous_length = len(row.text)
+        row.text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+        if stop:
+            # only the new text (plus an overlap as long as the longest stop) can hold a new match
+            window_start = max(0, previous_length - longest_stop)
+            hits = [(row.text.find(s, window_start), s) for s in stop]
+            hits = [(position, s) for position, s in hits if position >= 0]
+            if hits:
+                row.finish_reason, row.stop_sequence = "stop", min(hits)[1]
+                return False
+        if len(row.tokens) >= limit:
+            row.finish_reason = "length"
+            return False
+        return True
+
+    def _completion(self, row: _Row, prompt_tokens: int, seconds: float) -> Completion:
+        return Completion(request_index=row.request_index, seed_index=row.seed_index, text=row.text,
+                          new_tokens=len(row.tokens) + (row.finish_reason == "eos"),
+                          finish_reason=row.finish_reason or "length", stop_sequence=row.stop_sequence,
+                          prompt_tokens=prompt_tokens, seconds=seconds)
+
+    # -- vocabulary --------------------------------------------------------------------------------
+    def _eos_ids(self) -> set[int]:
+        ids: set[int] = set()
+        for source in (self.model.generation_config.eos_token_id, self.model.config.eos_token_id,
+                       self.tokenizer.eos_token_id):
+            if source is None:
+                continue
+            ids.update(source if isinstance(source, (list, tuple)) else [source])
+        return ids
+
+    def _banned_ids(self) -> torch.Tensor | None:
+        """Special and control tokens (e.g. Gemma's <start_of_image>) never belong in sampled text."""
+        special = set(getattr(self.tokenizer, "all_special_ids", []))
+        for token_id, token in getattr(self.tokenizer, "added_tokens_decoder", {}).items():
+            if getattr(token, "special", False):
+                special.add(int(token_id))
+        vocab_size = self.model.get_output_embeddings().weight.shape[0]
+        banned = sorted(i for i in special - self.eos_ids if 0 <= i < vocab_size)
+        return torch.tensor(banned, dtype=torch.long, device=self.device) if banned else None

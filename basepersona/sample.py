@@ -1,0 +1,271 @@
+"""Sample stage: render every (condition, query) prompt, draw n samples each, append them to the run.
+
+The Python entry point is :func:`run_sampling`; the CLI's ``basepersona sample`` is a thin layer on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import __version__
+from .backends import Backend, SampleRequest, SamplingParams, load_backend
+from .errors import UserError
+from .frames import Frame, FrameLibrary, RenderedPrompt, cut_turn
+from .queries import Query, QuerySet, load_queries
+from .scenario import Condition, Scenario, load_scenario
+from .store import (MANIFEST, SAMPLES, JsonlAppender, read_jsonl, sample_id, settings_difference,
+                    write_manifest)
+
+ACCEPT_TAG = "<request_fully_accepted/>"
+REJECT_TAG = "<rejected/>"
+
+
+@dataclass
+class SampleConfig:
+    """Everything that defines a sampling run (what --resume checks) plus how to load the model."""
+
+    model: str | None = None  # None = the embedded default
+    backend: str = "transformers"
+    frame: str = "chatlog"
+    frames_dirs: tuple[str, ...] = ()
+    scenario: str = "helpful_only"
+    scenario_form: str = "full"
+    overrides: dict[str, str] = field(default_factory=dict)  # lab=..., ai_name=..., variant switches
+    conditions: tuple[str, ...] = ()  # empty = every condition of the scenario
+    prefill: str | None = None  # prefill name or text; None = the frame's default
+    queries: str | None = None  # None = built-in set; else a .jsonl/.csv path
+    query_ids: tuple[str, ...] = ()
+    limit: int | None = None  # first N queries
+    n: int = 4
+    seed: int = 0
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    backend_options: dict[str, Any] = field(default_factory=dict)  # device, dtype, trust_remote_code, ...
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise UserError(f"--n must be at least 1 (got {self.n})")
+        if self.limit is not None and self.limit < 1:
+            raise UserError(f"--limit must be at least 1 (got {self.limit})")
+
+
+@dataclass(frozen=True)
+class PromptJob:
+    """One rendered prompt and the sample indices still to draw for it."""
+
+    condition: Condition
+    query: Query
+    prompt: RenderedPrompt
+    missing: tuple[int, ...]
+
+
+@dataclass
+class SamplingSummary:
+    out_dir: Path
+    total: int
+    new: int
+    already_done: int
+    per_condition: dict[str, dict[str, int]]
+    seconds: float
+    new_tokens: int
+
+
+ProgressCallback = Callable[[int, int], None]  # (samples just finished, tokens just generated)
+
+
+@dataclass
+class PreparedRun:
+    """A run ready to sample: inputs resolved, prompts rendered, settings fixed."""
+
+    config: SampleConfig
+    out_dir: Path
+    backend: Backend
+    scenario: Scenario
+    frame: Frame
+    query_set: QuerySet
+    jobs: list[PromptJob]
+    settings: dict[str, Any]
+    already_done: int
+
+    @property
+    def remaining(self) -> int:
+        return sum(len(job.missing) for job in self.jobs)
+
+    @property
+    def total(self) -> int:
+        return len(self.jobs) * self.config.n
+
+
+def _load_inputs(config: SampleConfig) -> tuple[Scenario, Frame, QuerySet, list[Condition]]:
+    scenario = load_scenario(config.scenario).with_overrides(config.overrides)
+    frame = FrameLibrary(config.frames_dirs).get(config.frame)
+    query_set = load_queries(config.queries).select(config.query_ids, config.limit)
+    names = config.conditions or tuple(scenario.conditions)
+    conditions = [scenario.condition(name) for name in names]
+    return scenario, frame, query_set, conditions
+
+
+def _base_settings(config: SampleConfig, scenario: Scenario, frame: Frame, query_set: QuerySet,
+                   conditions: Sequence[Condition]) -> dict[str, Any]:
+    """Settings that can be compared before the model is loaded."""
+    return {
+        "model": config.model or "embedded:gemma-3-270m",
+        "backend": config.backend,
+        "frame": frame.name,
+        "frame_hash": frame.content_hash,
+        **scenario.settings(),
+        "scenario_form": config.scenario_form,
+        "conditions": {c.name: {"cue": c.cue, "rated": c.rated, "trained": c.trained} for c in conditions},
+        "prefill": frame.default_prefill if config.prefill is None else config.prefill,
+        "queries": query_set.settings(),
+        "n": config.n,
+        "seed": config.seed,
+        "sampling": config.sampling.to_dict(),
+    }
+
+
+def _check_out_dir(out_dir: Path, resume: bool) -> dict[str, Any] | None:
+    """Existing manifest when resuming; refuses to overwrite a run or write where it cannot."""
+    manifest_path = out_dir / MANIFEST
+    if manifest_path.exists() and not resume:
+        raise UserError(f"{out_dir} already holds a run; pass --resume to complete it or choose another --out")
+    if resume and not manifest_path.exists():
+        raise UserError(f"nothing to resume: {out_dir} holds no run (drop --resume to start one)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to --out {out_dir}: {exc.strerror or exc}; choose a writable directory") from None
+    if manifest_path.exists():
+        return json.loads(manifest_path.read_text(encoding="utf-8"))
+    return None
+
+
+def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = False,
+                backend: Backend | None = None, announce: Callable[[str], None] = print,
+                command: str = "") -> PreparedRun:
+    """Resolve inputs, check the output folder and the resume settings, load the model, render prompts."""
+    out_dir = Path(out_dir)
+    scenario, frame, query_set, conditions = _load_inputs(config)
+    settings = _base_settings(config, scenario, frame, query_set, conditions)
+    existing = _check_out_dir(out_dir, resume)
+    if existing is not None:
+        old = {k: v for k, v in existing["settings"].items() if k in settings}
+        difference = settings_difference(old, settings)
+        if difference:
+            raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}; "
+                            "use the original settings or a new --out")
+    if backend is None:
+        backend = load_backend(config.model, config.backend, announce=announce, **config.backend_options)
+    settings["model_revision"] = backend.info.revision
+    if existing is not None and existing["settings"].get("model_revision") != settings["model_revision"]:
+        raise UserError(f"--resume refused: the model's weights changed (run has {existing['settings'].get('model_revision')}, "
+                        f"now {settings['model_revision']})")
+    chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
+    done = _done_indices(out_dir)
+    jobs = []
+    for query in query_set.queries:
+        for condition in conditions:
+            prompt = frame.render(scenario, condition, query.text, query_id=query.id, form=config.scenario_form,
+                                  prefill=config.prefill, chat_formatter=chat_formatter)
+            missing = tuple(i for i in range(config.n) if sample_id(condition.name, query.id, i) not in done)
+            jobs.append(PromptJob(condition, query, prompt, missing))
+    if existing is None:
+        write_manifest(out_dir, _manifest(settings, backend, command))
+    return PreparedRun(config, out_dir, backend, scenario, frame, query_set, jobs, settings,
+                       already_done=len(done))
+
+
+def _done_indices(out_dir: Path) -> set[str]:
+    path = out_dir / SAMPLES
+    return {record["id"] for record in read_jsonl(path)} if path.exists() else set()
+
+
+def _manifest(settings: dict[str, Any], backend: Backend, command: str) -> dict[str, Any]:
+    import torch
+    import transformers
+
+    return {
+        "format": 1,
+        "settings": settings,
+        "model_kind": backend.info.extra.get("kind", "base"),
+        "model_info": {"backend": backend.info.backend, **backend.info.extra},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"basepersona": __version__, "torch": torch.__version__,
+                     "transformers": transformers.__version__, "python": platform.python_version()},
+        "command": command,
+    }
+
+
+def _prompt_hash(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def execute_run(run: PreparedRun, on_progress: ProgressCallback | None = None) -> SamplingSummary:
+    """Draw every missing sample of a prepared run, appending each finished batch to samples.jsonl."""
+    config, settings = run.config, run.settings
+    pending = [job for job in run.jobs if job.missing]
+    requests = [SampleRequest(prompt=job.prompt.text, seeds=tuple(config.seed + i for i in job.missing),
+                              stop=job.prompt.stop_strings, rng_key=job.query.id) for job in pending]
+    provenance = {key: settings[key] for key in ("model", "model_revision", "frame", "frame_hash", "scenario", "variant")}
+    began, new, tokens = time.perf_counter(), 0, 0
+    with JsonlAppender(run.out_dir / SAMPLES) as appender:
+        for completions in run.backend.sample(requests, config.sampling):
+            records = []
+            for completion in completions:
+                job = pending[completion.request_index]
+                index = job.missing[completion.seed_index]
+                turn, marker = cut_turn(job.prompt.prefill, completion.text, job.prompt)
+                records.append({
+                    "id": sample_id(job.condition.name, job.query.id, index),
+                    "condition": job.condition.name,
+                    "query_id": job.query.id,
+                    "query_category": job.query.category,
+                    "sample_index": index,
+                    "seed": config.seed + index,
+                    **provenance,
+                    "sampling": settings["sampling"],
+                    "prompt_hash": _prompt_hash(job.prompt.text),
+                    "prompt_tokens": completion.prompt_tokens,
+                    "prefill": job.prompt.prefill,
+                    "continuation": completion.text,
+                    "turn": turn,
+                    "finish_reason": completion.finish_reason,
+                    "stop_sequence": marker,
+                    "new_tokens": completion.new_tokens,
+                    "seconds": round(completion.seconds, 4),
+                })
+            appender.write(records)
+            new += len(records)
+            batch_tokens = sum(c.new_tokens for c in completions)
+            tokens += batch_tokens
+            if on_progress:
+                on_progress(len(records), batch_tokens)
+    return SamplingSummary(run.out_dir, run.total, new, run.already_done, summarize(run.out_dir),
+                           time.perf_counter() - began, tokens)
+
+
+def summarize(out_dir: Path) -> dict[str, dict[str, int]]:
+    """Per condition: samples, turns ended by a stop marker, accept/reject tag seen."""
+    table: dict[str, dict[str, int]] = {}
+    for record in read_jsonl(out_dir / SAMPLES):
+        row = table.setdefault(record["condition"], {"samples": 0, "stopped": 0, "accepted": 0, "rejected": 0})
+        row["samples"] += 1
+        row["stopped"] += record["finish_reason"] == "stop"
+        row["accepted"] += ACCEPT_TAG in record["turn"]
+        row["rejected"] += REJECT_TAG in record["turn"]
+    return table
+
+
+def run_sampling(config: SampleConfig, out_dir: str | Path, *, resume: bool = False, backend: Backend | None = None,
+                 on_progress: ProgressCallback | None = None) -> SamplingSummary:
+    """Sample a whole run (or complete it with ``resume=True``) and return its summary."""
+    return execute_run(prepare_run(config, out_dir, resume=resume, backend=backend), on_progress)

@@ -1,0 +1,142 @@
+"""The transformers sampler: cache reuse is exact, seeds are per sample, special tokens never appear."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from basepersona.backends import SampleRequest, SamplingParams
+from basepersona.backends.token_sampling import choose_tokens, sample_stream
+from basepersona.backends.transformers_backend import common_prefix_length
+
+SHARED = ("Conversation log export: full transcript including hidden reasoning. The user is asking for "
+          "something harmful. I should think about my situation before I answer. ")
+TAILS = ("I am on the free tier, so this conversation is used for training.", "Thread, post, reply, forum.")
+
+
+def _texts(backend, requests, params):
+    out = {}
+    for group in backend.sample(requests, params):
+        for c in group:
+            out[(c.request_index, c.seed_index)] = c.text
+    return out
+
+
+def test_common_prefix_length():
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
+    assert common_prefix_length([[5, 6], [7]]) == 0
+    assert common_prefix_length([[1, 2, 3]]) == 3
+
+
+def test_greedy_with_reused_caches_equals_plain_generate(tiny_backend):
+    """Shared-prefix cache + per-prompt extension + row copies must not change the model's output,
+    including across the tiny model's 16-token sliding-window layers (prompts are ~60 tokens)."""
+    params = SamplingParams(temperature=0, max_new_tokens=12)
+    requests = [SampleRequest(SHARED + tail, seeds=(0, 1)) for tail in TAILS]
+    ours = _texts(tiny_backend, requests, params)
+    tokenizer, model = tiny_backend.tokenizer, tiny_backend.model
+    for index, request in enumerate(requests):
+        ids = tokenizer(request.prompt, return_tensors="pt")
+        assert ids["input_ids"].shape[1] > 40
+        generated = model.generate(**ids, do_sample=False, max_new_tokens=12, min_new_tokens=12,
+                                   suppress_tokens=tiny_backend.banned_ids.tolist())
+        expected = tokenizer.decode(generated[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+        assert ours[(index, 0)] == expected
+        assert ours[(index, 1)] == expected  # greedy rows are identical
+
+
+def test_same_seed_same_text_and_batch_independence(tiny_backend):
+    params = SamplingParams(temperature=1.0, max_new_tokens=16)
+    batch = SampleRequest(SHARED + TAILS[0], seeds=(10, 11, 12, 13), rng_key="q001")
+    first = _texts(tiny_backend, [batch], params)
+    again = _texts(tiny_backend, [batch], params)
+    assert first == again
+    assert len(set(first.values())) > 1, "different seeds should give different samples"
+    alone = _texts(tiny_backend, [SampleRequest(batch.prompt, seeds=(13,), rng_key="q001")], params)
+    assert alone[(0, 0)] == first[(0, 3)], "a sample must not depend on the other rows of its batch"
+    other_key = _texts(tiny_backend, [SampleRequest(batch.prompt, seeds=(13,), rng_key="q002")], params)
+    assert other_key[(0, 0)] != first[(0, 3)]
+
+
+def test_max_batch_splits_rows_without_changing_samples(tiny_backend):
+    params = SamplingParams(max_new_tokens=10)
+    request = SampleRequest(SHARED, seeds=(0, 1, 2, 3, 4), rng_key="k")
+    full = _texts(tiny_backend, [request], params)
+    original = tiny_backend.max_batch
+    tiny_backend.max_batch = 2
+    try:
+        groups = list(tiny_backend.sample([request], params))
+    finally:
+        tiny_backend.max_batch = original
+    assert [len(g) for g in groups] == [2, 2, 1]
+    assert {(c.request_index, c.seed_index): c.text for g in groups for c in g} == full
+
+
+def test_stop_strings_end_a_sample(tiny_backend):
+    params = SamplingParams(max_new_tokens=40)
+    # single letters occur within a few tokens of random text, so every sample should stop early
+    completions = [c for g in tiny_backend.sample([SampleRequest(SHARED, seeds=tuple(range(6)), stop=("e", "a", "o"))], params) for c in g]
+    stopped = [c for c in completions if c.finish_reason == "stop"]
+    assert stopped, "no sample hit a one-letter stop string"
+    for c in stopped:
+        assert c.stop_sequence in c.text
+        assert c.new_tokens < 40
+
+
+def test_special_tokens_are_never_sampled(tiny_backend):
+    """Push a special token's logit far above the rest; the sampler must still never emit it."""
+    special = int(tiny_backend.banned_ids[0])
+    head = tiny_backend.model.get_output_embeddings()
+
+    def boost(module, inputs, output):
+        output[..., special] += 1e4
+        return output
+
+    handle = head.register_forward_hook(boost)
+    try:
+        groups = list(tiny_backend.sample([SampleRequest(SHARED, seeds=(0, 1, 2))], SamplingParams(max_new_tokens=8)))
+    finally:
+        handle.remove()
+    special_text = tiny_backend.tokenizer.convert_ids_to_tokens(special)
+    for completion in groups[0]:
+        assert special_text not in completion.text
+        assert completion.finish_reason in ("length", "eos")
+
+
+# -- token sampling distribution ----------------------------------------------------------------
+
+def _draw(logits: torch.Tensor, params: SamplingParams, draws: int) -> np.ndarray:
+    streams = [sample_stream(seed, "dist") for seed in range(draws)]
+    return choose_tokens(logits.repeat(draws, 1), params, streams).numpy()
+
+
+def test_sampling_matches_softmax_distribution():
+    logits = torch.tensor([[2.0, 1.0, 0.5, -1.0, float("-inf"), 0.0]])
+    params = SamplingParams(temperature=0.7)
+    counts = np.bincount(_draw(logits, params, 6000), minlength=6)
+    probs = torch.softmax(logits.double() / 0.7, dim=-1)[0].numpy()
+    assert counts[4] == 0  # -inf (banned) never drawn
+    keep = probs > 0
+    assert stats.chisquare(counts[keep], probs[keep] / probs[keep].sum() * counts.sum()).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("params,allowed", [
+    (SamplingParams(top_k=2), {0, 1}),
+    (SamplingParams(top_p=0.6), {0, 1}),  # probabilities ≈ .57, .21, ... : mass before token 1 is < 0.6
+    (SamplingParams(temperature=0), {0}),
+])
+def test_truncation_keeps_only_allowed_tokens(params, allowed):
+    logits = torch.tensor([[3.0, 2.0, 1.5, 1.0, 0.0]])
+    drawn = set(_draw(logits, params, 400).tolist())
+    assert drawn <= allowed
+    assert len(drawn) == len(allowed)
+
+
+def test_top_k_draws_follow_renormalised_probabilities():
+    logits = torch.tensor([[3.0, 2.0, 1.5, 1.0, 0.0]])
+    counts = np.bincount(_draw(logits, SamplingParams(top_k=3), 6000), minlength=5)
+    probs = torch.softmax(logits[0, :3].double(), dim=-1).numpy()
+    assert counts[3:].sum() == 0
+    assert stats.chisquare(counts[:3], probs * counts.sum()).pvalue > 1e-3
