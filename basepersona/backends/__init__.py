@@ -16,8 +16,28 @@ def _transformers(model: str | None, **options: Any) -> Backend:
     return load_transformers_backend(model, **options)
 
 
-# name -> factory(model, **options); later backends (vllm, openai, llamacpp) register here.
-BACKENDS: dict[str, Callable[..., Backend]] = {"transformers": _transformers}
+def _openai(model: str | None, **options: Any) -> Backend:
+    from .openai_backend import load_openai_backend
+
+    return load_openai_backend(model, **options)
+
+
+def _llamacpp(model: str | None, **options: Any) -> Backend:
+    from .llamacpp_backend import load_llamacpp_backend
+
+    return load_llamacpp_backend(model, **options)
+
+
+def _vllm(model: str | None, **options: Any) -> Backend:
+    from .vllm_backend import load_vllm_backend
+
+    return load_vllm_backend(model, **options)
+
+
+# name -> factory(model, **options); engines import lazily so a missing optional extra only
+# matters to the backend that needs it.
+BACKENDS: dict[str, Callable[..., Backend]] = {"transformers": _transformers, "openai": _openai,
+                                               "llamacpp": _llamacpp, "vllm": _vllm}
 
 
 def load_backend(model: str | None = None, backend: str = "transformers", **options: Any) -> Backend:

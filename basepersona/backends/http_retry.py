@@ -1,0 +1,143 @@
+"""POST JSON to an HTTP API with bounded retries, and run such calls with bounded concurrency.
+
+Transient faults (429, 5xx, timeouts, refused or dropped connections, a body that is not JSON, or a
+reply the caller's ``check`` rejects) are retried with exponential backoff; anything else is the
+user's to fix and becomes a UserError at once. Secrets (headers) never appear in messages.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+
+from ..errors import UserError
+
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_BACKOFF_S = 60.0
+
+
+class HttpStatusError(UserError):
+    """The server answered with an HTTP status that retrying cannot fix (400, 401, 404, ...)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+class BadReply(Exception):
+    """A reply that parsed but cannot be used (e.g. fewer choices than asked); worth retrying."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    timeout: float = 600.0  # seconds for one request, connection included
+    max_retries: int = 5  # retries after the first attempt
+    backoff: float = 1.0  # first wait; doubles on each retry (with jitter), capped at MAX_BACKOFF_S
+
+    def wait(self, retry: int, retry_after: float | None = None) -> float:
+        delay = self.backoff * (2 ** retry) * (0.5 + random.random() / 2)
+        if retry_after is not None:
+            delay = max(delay, retry_after)  # the server's own Retry-After wins when longer
+        return min(delay, MAX_BACKOFF_S)
+
+
+def _retry_after(error: urllib.error.HTTPError) -> float | None:
+    value = error.headers.get("Retry-After") if error.headers else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date; our own backoff is good enough
+
+
+def _server_message(error: urllib.error.HTTPError) -> str:
+    try:
+        body = error.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    try:
+        parsed = json.loads(body)
+        detail = parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
+        if isinstance(detail, dict):
+            detail = detail.get("message", detail)
+        return str(detail)[:500]
+    except json.JSONDecodeError:
+        return body.strip()[:500]
+
+
+def call_json(url: str, body: Mapping[str, Any] | None, headers: Mapping[str, str], policy: RetryPolicy,
+              check: Callable[[Any], None] = lambda reply: None) -> Any:
+    """POST ``body`` as JSON (GET when it is None); return the parsed reply once ``check`` accepts it."""
+    data = json.dumps(body).encode() if body is not None else None
+    last_fault = ""
+    for attempt in range(policy.max_retries + 1):
+        retry_after = None
+        request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST",
+                                         headers={"Content-Type": "application/json", **headers})
+        try:
+            with urllib.request.urlopen(request, timeout=policy.timeout) as response:
+                reply = json.loads(response.read())
+            check(reply)
+            return reply
+        except urllib.error.HTTPError as error:
+            message = _server_message(error)
+            if error.code not in RETRY_STATUS:
+                hint = " (check the API key's environment variable)" if error.code in (401, 403) else ""
+                raise HttpStatusError(f"{url} refused the request: HTTP {error.code} {message}{hint}", error.code) from None
+            last_fault, retry_after = f"HTTP {error.code} {message}".strip(), _retry_after(error)
+        except json.JSONDecodeError:
+            last_fault = "the reply was not valid JSON"
+        except BadReply as error:
+            last_fault = str(error)
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as error:
+            reason = getattr(error, "reason", error)
+            last_fault = f"connection failed: {reason or type(error).__name__}"
+        if attempt < policy.max_retries:
+            time.sleep(policy.wait(attempt, retry_after))
+    raise UserError(f"{url} failed {policy.max_retries + 1} times; last fault: {last_fault}. "
+                    "Finished samples are saved; fix the server and continue with --resume")
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def bounded_map(function: Callable[[T], R], items: Iterable[T], concurrency: int) -> Iterator[R]:
+    """Yield ``function(item)`` results as they finish, at most ``concurrency`` calls at a time.
+
+    When a call fails, no new calls start; the calls already running are finished and their results
+    yielded (so the caller can store them) before the first error is raised.
+    """
+    pending: set[Future] = set()
+    source = iter(items)
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        try:
+            while True:
+                while failure is None and len(pending) < concurrency:
+                    item = next(source, _END)
+                    if item is _END:
+                        break
+                    pending.add(pool.submit(function, item))
+                if not pending:
+                    break
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    if future.exception() is not None:
+                        failure = failure or future.exception()
+                    else:
+                        yield future.result()
+        finally:
+            for future in pending:
+                future.cancel()
+    if failure is not None:
+        raise failure
+
+
+_END: Any = object()

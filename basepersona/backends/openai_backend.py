@@ -1,0 +1,235 @@
+"""OpenAI-compatible server backend (vLLM serve, llama.cpp server, TGI, hosted APIs).
+
+Document frames send their raw text to ``/v1/completions`` (never a chat template). Chat frames
+go to ``/v1/chat/completions``: ``chat_prompt`` cannot render the server's template, so it returns
+the messages encoded in a string that ``sample`` decodes; text the frame appends after it (a
+prefill) becomes a partial assistant turn that the server continues.
+
+Every sampling parameter is sent, because servers fill unset ones from the model's
+generation_config (vLLM) or their own defaults (llama.cpp: top_k 40, min_p 0.05, repeat 1.1).
+Seeds: by default one request per sample with ``n=1`` and ``seed`` = the sample's seed, so the
+seed a record shows is the seed that was sent. ``n_per_request="together"`` sends a sample
+group as one request with ``n`` and the first seed; vLLM then gives child i seed + i.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+from ..errors import UserError
+from .base import Completion, ModelInfo, SampleRequest, SamplingParams
+from .http_retry import BadReply, HttpStatusError, RetryPolicy, bounded_map, call_json
+from .options import check_options
+from .seeds import seed_runs
+
+# A NUL never occurs in JSON text (it is escaped), so the marker cannot collide with messages.
+_CHAT_OPEN, _CHAT_CLOSE = "\x00chat-messages:", "\x00"
+OPENAI_STOP_LIMIT = 4  # hosted OpenAI accepts at most four stop strings
+OPTIONS = ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "kind",
+           "n_per_request", "extensions", "announce")
+
+
+def encode_chat(messages: Sequence[dict[str, str]]) -> str:
+    return _CHAT_OPEN + json.dumps(list(messages), ensure_ascii=False) + _CHAT_CLOSE
+
+
+def decode_chat(prompt: str) -> tuple[list[dict[str, str]], str] | None:
+    """(messages, prefill) of a prompt made by ``encode_chat`` (+ appended text), else None."""
+    if not prompt.startswith(_CHAT_OPEN):
+        return None
+    end = prompt.index(_CHAT_CLOSE, len(_CHAT_OPEN))
+    return json.loads(prompt[len(_CHAT_OPEN):end]), prompt[end + len(_CHAT_CLOSE):]
+
+
+def finish(text: str, reason: str | None, stops: Sequence[str], choice: dict[str, Any]) -> tuple[str, str, str | None]:
+    """(text ending with its stop string, finish_reason, stop string) from a server's choice."""
+    hits = [(text.find(s), s) for s in stops if s in text]
+    if hits:  # the server kept the stop string (include_stop_str_in_output) or ignored it
+        position, stop = min(hits)
+        return text[:position + len(stop)], "stop", stop
+    stop_reason = choice.get("stop_reason")
+    if isinstance(stop_reason, str) and stop_reason in stops:  # vLLM names the stop string it cut
+        return text + stop_reason, "stop", stop_reason
+    if reason == "length":
+        return text, "length", None
+    # "stop" and no stop string seen: an end-of-text token, unless stop strings were sent to a server
+    # that does not report which one it cut (no stop_reason field); then the text lacks it.
+    ambiguous = bool(stops) and "stop_reason" not in choice
+    return text, "stop" if ambiguous else "eos", None
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One HTTP request: ``len(seed_indices)`` samples of one prompt."""
+
+    request_index: int
+    seed_indices: tuple[int, ...]
+    first_seed: int
+
+
+class OpenAIBackend:
+    def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 concurrency: int = 8, timeout: float = 600.0, max_retries: int = 5, backoff: float = 1.0,
+                 kind: str = "base", n_per_request: str = "split", extensions: bool = True,
+                 announce: Any = print):
+        if kind not in ("base", "chat"):
+            raise UserError(f"option kind must be base or chat, not {kind!r}")
+        if n_per_request not in ("split", "together"):
+            raise UserError(f"option n_per_request must be split or together, not {n_per_request!r}")
+        if int(concurrency) < 1:
+            raise UserError("option concurrency must be at least 1")
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "http://127.0.0.1:8000/v1").rstrip("/")
+        key = os.environ.get(api_key_env, "")
+        self._headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.model = model
+        self.concurrency = int(concurrency)
+        self.policy = RetryPolicy(timeout=float(timeout), max_retries=int(max_retries), backoff=float(backoff))
+        self.together = n_per_request == "together"
+        self.extensions = bool(extensions)
+        self.info = ModelInfo(model_id=model, backend="openai", revision=None, has_chat_template=True, extra={
+            "kind": kind, "base_url": self.base_url, "api_key_env": api_key_env,
+            "server_models": self._served_models(),
+            "seeds": ("one request per sample-group with n and seed=first seed; vLLM gives child i seed+i"
+                      if self.together else "one request per sample, n=1, seed=the sample's seed"),
+            "extensions": self.extensions})
+
+    # -- protocol ---------------------------------------------------------------------------------
+    def chat_prompt(self, messages: Sequence[dict[str, str]]) -> str:
+        return encode_chat(messages)
+
+    def count_tokens(self, text: str) -> int:
+        root = self.base_url.removesuffix("/v1")
+        try:  # vLLM's /tokenize; not part of the OpenAI API, so other servers may lack it
+            reply = call_json(root + "/tokenize", {"model": self.model, "prompt": text}, self._headers, self.policy)
+        except HttpStatusError as error:
+            raise UserError(f"this server cannot count tokens (no vLLM-style /tokenize endpoint): {error}") from None
+        return int(reply["count"])
+
+    def sample(self, requests: Sequence[SampleRequest], params: SamplingParams) -> Iterator[list[Completion]]:
+        # one request per sample, or per run of consecutive seeds when sent together
+        calls = [_Call(index, group, request.seeds[group[0]]) for index, request in enumerate(requests)
+                 for group in (seed_runs(request.seeds) if self.together else [(i,) for i in range(len(request.seeds))])]
+        yield from bounded_map(lambda call: self._run(call, requests[call.request_index], params),
+                               calls, self.concurrency)
+
+    # -- scoring (forced choice) ---------------------------------------------------------------
+    def continuation_logprobs(self, prompts: Sequence[str], continuations: Sequence[str]):
+        from .forced_choice import ContinuationScore
+
+        def score(index: int):
+            prompt = prompts[index]
+            if decode_chat(prompt) is not None:
+                raise UserError("forced-choice scoring over a server needs a document frame: /v1/chat/completions "
+                                "returns no prompt logprobs")
+            body = {"model": self.model, "prompt": [prompt + c for c in continuations], "max_tokens": 1,
+                    "echo": True, "logprobs": 1, "temperature": 0.0, "n": 1}
+            try:
+                reply = call_json(self.base_url + "/completions", body, self._headers, self.policy,
+                                  check=lambda r: self._check_choices(r, len(continuations)))
+            except HttpStatusError as error:
+                raise UserError(f"the server refused prompt logprobs (echo=true, logprobs=1), so it cannot score "
+                                f"forced choices; vLLM serve supports them. {error}") from None
+            choices = sorted(reply["choices"], key=lambda c: c.get("index", 0))
+            return index, [ContinuationScore(*_echo_logprob(choice.get("logprobs"), len(prompt), len(prompt + c)))
+                           for choice, c in zip(choices, continuations)]
+
+        yield from bounded_map(score, range(len(prompts)), self.concurrency)
+
+    # -- requests ---------------------------------------------------------------------------------
+    def _body(self, request: SampleRequest, params: SamplingParams, n: int, seed: int) -> tuple[str, dict]:
+        stops = list(request.stop) if self.extensions else list(request.stop[:OPENAI_STOP_LIMIT])
+        body: dict[str, Any] = {"model": self.model, "max_tokens": params.max_new_tokens,
+                                "temperature": params.temperature, "top_p": params.top_p, "n": n, "seed": seed,
+                                "presence_penalty": 0.0, "frequency_penalty": 0.0, "stream": False}
+        if stops:
+            body["stop"] = stops
+        if self.extensions:
+            # vLLM and llama.cpp names; each server ignores the other's (top_k -1 = off in both)
+            body.update(top_k=params.top_k or -1, min_p=0.0, repetition_penalty=1.0, repeat_penalty=1.0,
+                        min_tokens=0, ignore_eos=False, include_stop_str_in_output=True, skip_special_tokens=True)
+        elif params.top_k:
+            raise UserError("top_k is not part of the OpenAI API; drop --top-k or enable extensions=true")
+        chat = decode_chat(request.prompt)
+        if chat is None:
+            return "/completions", {**body, "prompt": request.prompt}
+        messages, prefill = chat
+        if prefill:
+            if not self.extensions:
+                raise UserError("a prefill in a chat frame needs a server that continues an assistant turn "
+                                "(vLLM's continue_final_message); enable extensions=true or use --prefill none")
+            messages = messages + [{"role": "assistant", "content": prefill}]
+            body.update(continue_final_message=True, add_generation_prompt=False)
+        return "/chat/completions", {**body, "messages": messages}
+
+    def _run(self, call: _Call, request: SampleRequest, params: SamplingParams) -> list[Completion]:
+        n = len(call.seed_indices)
+        path, body = self._body(request, params, n, call.first_seed)
+        began = time.perf_counter()
+        reply = call_json(self.base_url + path, body, self._headers, self.policy,
+                          check=lambda r: self._check_choices(r, n, chat=path == "/chat/completions"))
+        seconds = (time.perf_counter() - began) / n
+        usage = reply.get("usage") or {}
+        choices = sorted(reply["choices"], key=lambda c: c.get("index", 0))
+        completions = []
+        for seed_index, choice in zip(call.seed_indices, choices):
+            raw = choice["message"]["content"] if path == "/chat/completions" else choice["text"]
+            text, reason, stop = finish(raw or "", choice.get("finish_reason"), request.stop, choice)
+            completions.append(Completion(
+                request_index=call.request_index, seed_index=seed_index, text=text,
+                # usage counts all n choices together; split evenly when there are several
+                new_tokens=round(int(usage.get("completion_tokens", 0)) / n), finish_reason=reason,
+                stop_sequence=stop, prompt_tokens=int(usage.get("prompt_tokens", 0)), seconds=seconds))
+        return completions
+
+    @staticmethod
+    def _check_choices(reply: Any, n: int, chat: bool = False) -> None:
+        choices = reply.get("choices") if isinstance(reply, dict) else None
+        if not isinstance(choices, list):
+            raise BadReply("the reply has no 'choices' list")
+        if len(choices) < n:
+            raise BadReply(f"the server returned {len(choices)} of {n} choices")
+        for choice in choices:
+            text = (choice.get("message") or {}).get("content") if chat else choice.get("text")
+            if text is not None and not isinstance(text, str):
+                raise BadReply("a choice has no text")
+
+    def _served_models(self) -> list[str] | None:
+        """Fail early with the served names when the model is wrong; None if the server has no list."""
+        try:
+            reply = call_json(self.base_url + "/models", None, self._headers, self.policy)
+        except HttpStatusError as error:
+            if error.status in (401, 403):
+                raise
+            return None
+        served = [entry.get("id") for entry in reply.get("data", []) if isinstance(entry, dict)]
+        if served and self.model not in served:
+            raise UserError(f"the server at {self.base_url} does not serve {self.model!r}; it serves: {', '.join(served)}")
+        return served
+
+
+def _echo_logprob(logprobs: Any, start: int, end: int) -> tuple[float, int, bool]:
+    """Sum of the logprobs of echoed tokens covering characters [start, end) of the prompt.
+
+    Returns (logprob, tokens, boundary_merged); a token that starts inside the prompt but runs into
+    the continuation is counted (and flagged), as the server tokenised the joined text that way.
+    """
+    if not isinstance(logprobs, dict) or not {"token_logprobs", "text_offset"} <= set(logprobs):
+        raise UserError("the server returned no prompt logprobs for echo=true (llama.cpp needs logits_all; "
+                        "vLLM serve supports it), so it cannot score forced choices")
+    offsets, values = logprobs["text_offset"], logprobs["token_logprobs"]
+    # token k spans [offsets[k], offsets[k + 1]); keep those overlapping [start, end)
+    ends = list(offsets[1:]) + [float("inf")]
+    chosen = [k for k, (offset, stop) in enumerate(zip(offsets, ends)) if offset < end and stop > start]
+    if not chosen or any(values[k] is None for k in chosen):
+        raise UserError("the server's echoed logprobs do not cover the continuation")
+    return float(sum(values[k] for k in chosen)), len(chosen), offsets[chosen[0]] < start
+
+
+def load_openai_backend(model: str | None, **options: Any) -> OpenAIBackend:
+    if not model:
+        raise UserError("the openai backend needs --model set to the server's model name (see GET /v1/models)")
+    return OpenAIBackend(model, **check_options("openai", options, OPTIONS))
