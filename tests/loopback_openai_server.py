@@ -38,6 +38,7 @@ class LoopbackOpenAIServer:
         # vLLM reports the stop string (stop_reason) and can keep it in the text; False acts like
         # llama.cpp's server, which does neither
         self.vllm_stop_fields = True
+        self.echo_logprobs = True  # False: echo without logprobs, like a server that cannot score
         self._lock = threading.Lock()  # one generation at a time: the backend keeps cache state
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -58,7 +59,8 @@ class LoopbackOpenAIServer:
     def completions(self, body: dict[str, Any]) -> dict[str, Any]:
         prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
         if body.get("echo"):
-            return {"choices": [{"index": i, "text": p, "finish_reason": "length", "logprobs": self._echo(p)}
+            return {"choices": [{"index": i, "text": p, "finish_reason": "length",
+                                 "logprobs": self._echo(p) if self.echo_logprobs else None}
                                 for i, p in enumerate(prompts)]}
         return self._generate(prompts[0], body, lambda text: {"text": text})
 

@@ -1,0 +1,69 @@
+"""`basepersona score`: forced-choice p(accept tag) vs p(reject tag) per condition × query, from logprobs."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..backends.options import parse_option_pairs
+from ..models import DEFAULT_MODEL
+from ..sample import SampleConfig
+from ..scoring import DEFAULT_CONTINUATIONS, DEFAULT_SCORE_PREFILL, run_scoring
+from .sample import _parse_limit, _parse_sets
+
+console = Console(stderr=True)
+
+
+@click.command()
+@click.option("--frame", default="chatlog", show_default=True, help="Frame name or a .toml path.")
+@click.option("--model", default=None, help=f"Model (as for sample; the served name for --backend openai). [default: {DEFAULT_MODEL}]")
+@click.option("--backend", default="transformers", show_default=True, help="transformers, vllm or openai (needs logprobs).")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
+              help="Backend option, e.g. -o base_url=http://127.0.0.1:8000/v1 -o concurrency=8 (see docs/BACKENDS.md).")
+@click.option("--queries", default=None, help="Query file (.jsonl or .csv). [default: built-in set]")
+@click.option("--query", "query_ids", multiple=True, help="Only these query ids (repeatable).")
+@click.option("--limit", default="all", show_default=True, help="Use the first N queries, or 'all'.")
+@click.option("--scenario", default="helpful_only", show_default=True)
+@click.option("--scenario-form", type=click.Choice(["full", "compact"]), default="full", show_default=True)
+@click.option("--condition", "conditions", multiple=True, help="Only these conditions (repeatable). [default: all]")
+@click.option("--prefill", default=DEFAULT_SCORE_PREFILL, show_default=True,
+              help="Text (or prefill name) after which the answer starts.")
+@click.option("--accept", default=DEFAULT_CONTINUATIONS[0], show_default=True, help="First continuation (p_accept is its share).")
+@click.option("--reject", default=DEFAULT_CONTINUATIONS[1], show_default=True, help="Second continuation.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Scenario overrides, e.g. --set lab=OpenAI.")
+@click.option("--frames-dir", "frames_dirs", multiple=True, type=click.Path(), help="Extra folder of frame files.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Run directory for choices.jsonl.")
+@click.option("--resume", is_flag=True, help="Complete an interrupted scoring run (settings must match).")
+def score(frame, model, backend, options, queries, query_ids, limit, scenario, scenario_form, conditions, prefill,
+          accept, reject, sets, frames_dirs, out_dir, resume):
+    """Score how likely the persona's answer starts with the accept vs the reject tag (no sampling)."""
+    chosen_limit = _parse_limit(limit)
+    config = SampleConfig(model=model, backend=backend, frame=frame, frames_dirs=tuple(frames_dirs), scenario=scenario,
+                          scenario_form=scenario_form, overrides=_parse_sets(sets), conditions=tuple(conditions),
+                          prefill=prefill, queries=queries, query_ids=tuple(query_ids),
+                          limit=None if chosen_limit == "default" else chosen_limit,
+                          backend_options=parse_option_pairs(options))
+    command = "basepersona " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        status.update(f"scoring: {done} prompts done")
+
+    with console.status("scoring") as status:
+        summary = run_scoring(config, out_dir, continuations=(accept, reject), resume=resume, command=command,
+                              announce=lambda m: console.print(f"[dim]{m}[/]"), on_progress=advance)
+    table = Table(title=f"Forced choice {accept} vs {reject} in {summary.out_dir}", title_justify="left")
+    table.add_column("condition")
+    table.add_column("mean p_accept", justify="right")
+    for condition, mean in summary.mean_p_accept.items():
+        table.add_row(condition, f"{mean:.4f}")
+    Console().print(table)
+    console.print(f"{summary.new} prompts scored in {summary.seconds:.1f} s ({summary.already_done} already done) "
+                  f"→ {summary.out_dir}/choices.jsonl")

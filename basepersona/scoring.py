@@ -1,0 +1,114 @@
+"""Score stage: forced-choice probabilities of the accept vs reject tag, per condition × query, no sampling.
+
+Prompts are rendered exactly as the sample stage renders them, but with a prefill that puts the
+model where its answer starts (default ``<OUTPUT>``); each continuation's log-probability then
+comes from the backend's token logprobs (see backends/forced_choice.py). Records go to
+``choices.jsonl`` in the run directory, one per condition × query, appended as they finish.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .backends import Backend, load_backend
+from .backends.forced_choice import continuation_logprobs, two_way_probability
+from .errors import UserError
+from .sample import ACCEPT_TAG, REJECT_TAG, SampleConfig, _base_settings, _check_out_dir, _load_inputs, _manifest, _prompt_hash
+from .store import JsonlAppender, read_jsonl, settings_difference, write_manifest
+
+CHOICES = "choices.jsonl"
+DEFAULT_SCORE_PREFILL = "<OUTPUT>"
+DEFAULT_CONTINUATIONS = (ACCEPT_TAG, REJECT_TAG)
+# sample settings that mean nothing without sampling
+_SAMPLING_ONLY = ("n", "seed", "sampling")
+
+
+@dataclass
+class ScoreSummary:
+    out_dir: Path
+    total: int
+    new: int
+    already_done: int
+    mean_p_accept: dict[str, float]
+    seconds: float
+
+
+def choice_id(condition: str, query_id: str) -> str:
+    return f"{condition}/{query_id}"
+
+
+def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Sequence[str] = DEFAULT_CONTINUATIONS,
+                resume: bool = False, backend: Backend | None = None, command: str = "",
+                announce: Callable[[str], None] = print,
+                on_progress: Callable[[int], None] | None = None) -> ScoreSummary:
+    """Score every condition × query of ``config`` (sampling fields ignored) into ``out_dir/choices.jsonl``.
+
+    ``p_accept`` is the two-way probability of the first continuation against the second; further
+    continuations get raw logprobs only."""
+    out_dir = Path(out_dir)
+    if config.prefill is None:  # the frame's own prefill opens a scratchpad, not the answer
+        config = replace(config, prefill=DEFAULT_SCORE_PREFILL)
+    if len(continuations) < 2 or len(set(continuations)) != len(continuations):
+        raise UserError("forced-choice scoring needs at least two different continuations")
+    scenario, frame, query_set, conditions = _load_inputs(config)
+    settings = {key: value for key, value in _base_settings(config, scenario, frame, query_set, conditions).items()
+                if key not in _SAMPLING_ONLY}
+    settings.update(stage="score", continuations=list(continuations))
+    existing = _check_out_dir(out_dir, resume)
+    if existing is not None:
+        old = {key: value for key, value in existing["settings"].items() if key != "model_revision"}
+        difference = settings_difference(old, settings)
+        if difference:
+            raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}")
+    if backend is None:
+        backend = load_backend(config.model, config.backend, announce=announce, **config.backend_options)
+    settings["model_revision"] = backend.info.revision
+    if existing is not None and existing["settings"].get("model_revision") != settings["model_revision"]:
+        raise UserError("--resume refused: the model's weights changed since the run started")
+    if existing is None:
+        write_manifest(out_dir, _manifest(settings, backend, command))
+
+    chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
+    done = {record["id"] for record in read_jsonl(out_dir / CHOICES)} if (out_dir / CHOICES).exists() else set()
+    jobs = []
+    for query in query_set.queries:
+        for condition in conditions:
+            if choice_id(condition.name, query.id) in done:
+                continue
+            prompt = frame.render(scenario, condition, query.text, query_id=query.id, form=config.scenario_form,
+                                  prefill=config.prefill, chat_formatter=chat_formatter)
+            jobs.append((condition, query, prompt))
+    provenance = {key: settings[key] for key in ("model", "model_revision", "frame", "frame_hash", "scenario", "variant")}
+    began = time.perf_counter()
+    with JsonlAppender(out_dir / CHOICES) as appender:
+        for index, scores in continuation_logprobs(backend, [job[2].text for job in jobs], continuations):
+            condition, query, prompt = jobs[index]
+            logprobs = [s.logprob for s in scores]
+            appender.write([{
+                "id": choice_id(condition.name, query.id),
+                "condition": condition.name,
+                "query_id": query.id,
+                "query_category": query.category,
+                **provenance,
+                "backend": backend.info.backend,
+                "prompt_hash": _prompt_hash(prompt.text),
+                "prefill": prompt.prefill,
+                "continuations": list(continuations),
+                "logprobs": logprobs,
+                "tokens": [s.tokens for s in scores],
+                "boundary_merged": [s.boundary_merged for s in scores],
+                "logprob_accept": logprobs[0],
+                "logprob_reject": logprobs[1],
+                "p_accept": two_way_probability(logprobs[0], logprobs[1]),
+            }])
+            if on_progress:
+                on_progress(1)
+    records = list(read_jsonl(out_dir / CHOICES))
+    means: dict[str, list[float]] = {}
+    for record in records:
+        means.setdefault(record["condition"], []).append(record["p_accept"])
+    return ScoreSummary(out_dir, len(query_set.queries) * len(conditions), len(jobs), len(done),
+                        {c: sum(v) / len(v) for c, v in means.items()}, time.perf_counter() - began)
