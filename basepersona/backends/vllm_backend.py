@@ -120,8 +120,10 @@ def load_vllm_backend(model: str | None, **options: Any) -> VLLMBackend:
     settings = {"enable_prefix_caching": True, "dtype": "auto", **options, **engine_args}
     try:
         llm = vllm.LLM(model=resolved.load_path, **settings)
-    except (ValueError, TypeError, OSError) as exc:
-        raise UserError(f"vLLM cannot load {resolved.model_id!r}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        raise UserError(f"vLLM cannot load {resolved.model_id!r}: {first_line} (vLLM's log above has the cause; on a "
+                        "CPU, -o gpu_memory_utilization=0.3 sets the share of RAM it reserves)") from None
     has_template = bool(getattr(llm.get_tokenizer(), "chat_template", None))
     info = ModelInfo(model_id=resolved.model_id, backend="vllm", revision=resolved.revision or options.get("revision"),
                      has_chat_template=has_template,
