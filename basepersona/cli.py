@@ -15,6 +15,7 @@ from .errors import UserError
 _STAGE_COMMANDS = [
     "basepersona.commands.sample:sample",
     "basepersona.commands.frames:frames",
+    "basepersona.commands.judge:judge",
     "basepersona.commands.score:score",
 ]
 
