@@ -103,8 +103,11 @@ class OpenAIBackend:
 
     def count_tokens(self, text: str) -> int:
         root = self.base_url.removesuffix("/v1")
+        chat = decode_chat(text)
+        body = ({"model": self.model, "prompt": text} if chat is None else
+                {"model": self.model, "messages": chat[0], "add_generation_prompt": True})
         try:  # vLLM's /tokenize; not part of the OpenAI API, so other servers may lack it
-            reply = call_json(root + "/tokenize", {"model": self.model, "prompt": text}, self._headers, self.policy)
+            reply = call_json(root + "/tokenize", body, self._headers, self.policy)
         except HttpStatusError as error:
             raise UserError(f"this server cannot count tokens (no vLLM-style /tokenize endpoint): {error}") from None
         return int(reply["count"])
