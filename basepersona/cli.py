@@ -16,6 +16,7 @@ _STAGE_COMMANDS = [
     "basepersona.commands.sample:sample",
     "basepersona.commands.frames:frames",
     "basepersona.commands.judge:judge",
+    "basepersona.commands.merge:merge",
     "basepersona.commands.score:score",
 ]
 

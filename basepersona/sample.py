@@ -20,6 +20,7 @@ from .errors import UserError
 from .frames import Frame, FrameLibrary, RenderedPrompt, cut_turn
 from .queries import Query, QuerySet, load_queries
 from .scenario import Condition, Scenario, load_scenario
+from .shards import parse_shard
 from .store import (MANIFEST, SAMPLES, JsonlAppender, read_jsonl, sample_id, settings_difference,
                     write_manifest)
 
@@ -43,6 +44,7 @@ class SampleConfig:
     queries: str | None = None  # None = built-in set; else a .jsonl/.csv path
     query_ids: tuple[str, ...] = ()
     limit: int | None = None  # first N queries
+    shard: str | None = None  # "i/N": this process samples every N-th query starting at i
     n: int = 4
     seed: int = 0
     sampling: SamplingParams = field(default_factory=SamplingParams)
@@ -53,6 +55,7 @@ class SampleConfig:
             raise UserError(f"--n must be at least 1 (got {self.n})")
         if self.limit is not None and self.limit < 1:
             raise UserError(f"--limit must be at least 1 (got {self.limit})")
+        parse_shard(self.shard)  # fail early on a malformed value
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ def _base_settings(config: SampleConfig, scenario: Scenario, frame: Frame, query
         "n": config.n,
         "seed": config.seed,
         "sampling": config.sampling.to_dict(),
+        "shard": config.shard,
     }
 
 
@@ -172,7 +176,8 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
     chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
     done = _done_indices(out_dir)
     jobs = []
-    for query in query_set.queries:
+    shard = parse_shard(config.shard)
+    for query in shard.select(query_set.queries) if shard else query_set.queries:
         for condition in conditions:
             prompt = frame.render(scenario, condition, query.text, query_id=query.id, form=config.scenario_form,
                                   prefill=config.prefill, chat_formatter=chat_formatter)

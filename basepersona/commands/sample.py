@@ -78,13 +78,14 @@ def _default_out(frame: str, model: str | None) -> Path:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Scenario overrides, e.g. --set lab=OpenAI.")
 @click.option("--frames-dir", "frames_dirs", multiple=True, type=click.Path(), help="Extra folder of frame files.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Run directory. [default: runs/<frame>-<model>-<time>]")
+@click.option("--shard", default=None, metavar="I/N", help="Sample only shard I of N (0-based, split by query); combine with `basepersona merge`.")
 @click.option("--resume", is_flag=True, help="Complete an interrupted run in --out (settings must match).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps.")
 @click.option("--dtype", default="auto", show_default=True, help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow a hub model's own Python code to run.")
 @click.option("--max-batch", type=int, default=32, show_default=True, help="Most samples decoded together.")
 def sample(frame, model, backend, queries, query_ids, limit, n, seed, temperature, top_p, top_k, max_new_tokens,
-           scenario, scenario_form, conditions, prefill, sets, frames_dirs, out_dir, resume, device, dtype,
+           scenario, scenario_form, conditions, prefill, sets, frames_dirs, out_dir, shard, resume, device, dtype,
            trust_remote_code, max_batch):
     """Sample the AI persona's turn for every condition and query of a frame."""
     for name, value in (("--n", n), ("--max-new-tokens", max_new_tokens), ("--max-batch", max_batch)):
@@ -97,7 +98,7 @@ def sample(frame, model, backend, queries, query_ids, limit, n, seed, temperatur
         model=model, backend=backend, frame=frame, frames_dirs=tuple(frames_dirs), scenario=scenario,
         scenario_form=scenario_form, overrides=_parse_sets(sets), conditions=tuple(conditions), prefill=prefill,
         queries=queries, query_ids=tuple(query_ids),
-        limit=defaults["limit"] if chosen_limit == "default" else chosen_limit,
+        limit=defaults["limit"] if chosen_limit == "default" else chosen_limit, shard=shard,
         n=n or defaults["n"], seed=seed,
         sampling=_sampling(temperature, top_p, top_k, max_new_tokens or defaults["max_new_tokens"]),
         backend_options={"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code, "max_batch": max_batch},

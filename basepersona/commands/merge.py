@@ -1,0 +1,20 @@
+"""`basepersona merge`: combine the shard runs of one study into a single run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from ..shards import merge_runs
+
+
+@click.command()
+@click.argument("shard_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="New run directory.")
+@click.option("--partial", is_flag=True, help="Merge even when some shards are missing.")
+def merge(shard_dirs, out_dir, partial):
+    """Merge runs made with --shard I/N (same settings) into one run in --out."""
+    count = merge_runs(shard_dirs, out_dir, partial=partial)
+    Console(stderr=True).print(f"merged {len(shard_dirs)} shards, {count} samples → {out_dir}")
