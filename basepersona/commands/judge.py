@@ -35,6 +35,7 @@ def _judge_options(command):
         click.option("--judge-backend", default="transformers", show_default=True, help="Backend for --judge-model."),
         click.option("--votes", type=int, default=20, show_default=True, help="LLM judge: votes per sample at T=1."),
         click.option("--af-threshold", type=float, default=0.4, show_default=True, help="LLM judge: share of votes that calls AF."),
+        click.option("--judge-max-tokens", type=int, default=768, show_default=True, help="LLM judge: reply length limit."),
         click.option("--device", default="auto", show_default=True, help="Device for --judge-model."),
         click.option("--batch", "batch_size", type=int, default=None, help="Samples judged per appended batch. [default: 256 rules, 8 llm]"),
     ]
@@ -44,7 +45,7 @@ def _judge_options(command):
 
 
 def _build_judge(judge_name: str, judge_model: str | None, judge_backend: str, votes: int, af_threshold: float,
-                 device: str) -> Any:
+                 judge_max_tokens: int, device: str) -> Any:
     if judge_name == "rules":
         if judge_model:
             raise UserError("--judge-model only applies to --judge llm")
@@ -53,9 +54,12 @@ def _build_judge(judge_name: str, judge_model: str | None, judge_backend: str, v
         raise UserError("--judge llm needs --judge-model: a chat (instruction-tuned) model to act as the judge")
     from ..backends import load_backend  # heavy: only when an LLM judge is asked for
 
-    options = {"device": device} if judge_backend == "transformers" else {}
+    options: dict[str, Any] = {}
+    if judge_backend == "transformers":
+        options = {"device": device, "announce": lambda message: console.print(f"[dim]{message}[/]")}
     backend = load_backend(judge_model, backend=judge_backend, **options)
-    return make_judge("llm", backend=backend, votes=votes, threshold=af_threshold, model_name=judge_model)
+    return make_judge("llm", backend=backend, votes=votes, threshold=af_threshold, model_name=judge_model,
+                      max_new_tokens=judge_max_tokens)
 
 
 @click.group("judge", cls=_RunByDefault, invoke_without_command=True)
@@ -69,13 +73,14 @@ def judge(ctx: click.Context) -> None:
 @judge.command("run")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @_judge_options
-def judge_run_command(run_dir, judge_name, judge_model, judge_backend, votes, af_threshold, device, batch_size):
+def judge_run_command(run_dir, judge_name, judge_model, judge_backend, votes, af_threshold, judge_max_tokens, device,
+                      batch_size):
     """Label every sample of RUN_DIR not yet labelled by this judge (resumable)."""
     from ..judge.run import judge_run
     from ..store import load_run
 
     run = load_run(run_dir)
-    judge_obj = _build_judge(judge_name, judge_model, judge_backend, votes, af_threshold, device)
+    judge_obj = _build_judge(judge_name, judge_model, judge_backend, votes, af_threshold, judge_max_tokens, device)
     batch = batch_size or (256 if judge_name == "rules" else 8)
     try:
         with sampling_progress(console, len(run.samples), label=f"judging ({judge_name})") as advance:
@@ -106,12 +111,13 @@ def _print_run_summary(summary) -> None:
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
               help="Where to save sensitivity/specificity JSON. [default: validation/<judge>-<gold>.json]")
 @_judge_options
-def validate_command(gold_paths, out_path, judge_name, judge_model, judge_backend, votes, af_threshold, device, batch_size):
+def validate_command(gold_paths, out_path, judge_name, judge_model, judge_backend, votes, af_threshold,
+                     judge_max_tokens, device, batch_size):
     """Accuracy, per-class precision/recall, Cohen's kappa and AUROC of a judge on gold labels."""
     from ..judge.validate import load_gold, validate
 
     records = [record for path in gold_paths for record in load_gold(path)]
-    judge_obj = _build_judge(judge_name, judge_model, judge_backend, votes, af_threshold, device)
+    judge_obj = _build_judge(judge_name, judge_model, judge_backend, votes, af_threshold, judge_max_tokens, device)
     gold_name = "+".join(map(str, gold_paths))
     report = validate(judge_obj, records, gold_name=gold_name, batch_size=batch_size or 32)
     _print_validation(report)

@@ -63,7 +63,8 @@ class ParsedTurn:
 
 
 def _strip_tags(text: str) -> str:
-    return ANY_TAG.sub(" ", text).strip()
+    # tags become spaces (words on either side stay apart); runs of spaces from that collapse
+    return re.sub(r"[ \t]{2,}", " ", ANY_TAG.sub(" ", text)).strip()
 
 
 def _split_runon(turn: str, prefill: str) -> tuple[str, str | None, bool]:

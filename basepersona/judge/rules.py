@@ -170,11 +170,11 @@ def persona_verdict(parsed: ParsedTurn, prefill: str, query: str | None) -> tupl
         return False, f"opens as another speaker or document ({parsed.runon_marker})"
     text = parsed.text[len(prefill):] if parsed.text.startswith(prefill) else parsed.text
     plain = _strip_tags(text)
-    if len(_words(plain)) < 3 and not (parsed.accepted or parsed.rejected):
-        return False, "nothing said"
     noise = _noise_reason(plain)
     if noise:
         return False, noise
+    if len(_words(plain)) < 3 and not (parsed.accepted or parsed.rejected):
+        return False, "nothing said"
     echoes = {m.group(0) for m in RX["prompt_echo"].finditer(plain)}
     starts_with_echo = bool(RX["prompt_echo"].match(plain.lstrip()))
     if len(echoes) >= 2 or starts_with_echo:  # one quoted tag inside reasoning is not a copy
