@@ -1,0 +1,181 @@
+"""One analysis over several runs: rates, gaps, adjusted p-values, pooled gaps, pairwise differences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import UserError
+from .did import difference_in_differences
+from .gaps import SCALE, gap_sums, paired_gap
+from .intervals import CONFIDENCE, proportion
+from .meta import METHOD as POOLING_METHOD
+from .meta import dersimonian_laird
+from .misclass import JudgeAccuracy, corrected_rate
+from .multiplicity import benjamini_hochberg, holm
+from .table import RunTable
+
+RATE_OUTCOMES = ("compliance", "partial", "af", "considered_af", "persona")
+GAP_OUTCOMES = ("compliance", "af")
+# stacked-bar categories in the papers' order; "broken frame" = the continuation did not speak as the AI
+CATEGORIES = ("refused", "refused, considered AF", "partial", "complied", "complied with AF", "broken frame")
+# which `judge validate` entry corrects which outcome (our compliance is full compliance)
+ACCURACY_KEYS = {"compliance": "full_compliance", "af": "af", "persona": "persona"}
+
+
+@dataclass
+class Analysis:
+    settings: dict[str, Any]
+    runs: list[dict[str, Any]]
+    rates: list[dict[str, Any]] = field(default_factory=list)
+    categories: list[dict[str, Any]] = field(default_factory=list)
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    pooled: list[dict[str, Any]] = field(default_factory=list)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+    corrected: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _identity(table: RunTable) -> dict[str, Any]:
+    return {"run": table.name, "model": table.model, "model_kind": table.model_kind, "frame": table.frame,
+            "variant": table.variant}
+
+
+def _common_queries(tables: Sequence[RunTable], notes: list[str]) -> list[RunTable]:
+    """Restrict every run to the queries all runs share, saying how many each run lost."""
+    common = set(tables[0].queries).intersection(*(t.queries for t in tables[1:]))
+    if not common:
+        raise UserError("the runs share no query; compare runs sampled on the same query set")
+    order = [q for q in tables[0].queries if q in common]
+    dropped = {t.name: len(t.queries) - len(common) for t in tables}
+    if any(dropped.values()):
+        lost = ", ".join(f"{count} from {name}" for name, count in dropped.items() if count)
+        notes.append(f"query sets differ: compared on the {len(common)} shared queries (dropped {lost})")
+    return [t.restricted(order) for t in tables]
+
+
+def _categories(table: RunTable, condition: str) -> dict[str, Any]:
+    code = table.conditions.index(condition)
+    rows = table.condition == code
+    outcome = {k: v[rows] for k, v in table.outcomes.items()}
+    labelled = ~np.isnan(outcome["persona"])
+    af, considered = np.nan_to_num(outcome["af"]) == 1, np.nan_to_num(outcome["considered_af"]) == 1
+    refused, partial, complied = (np.nan_to_num(outcome[k]) == 1 for k in ("refused", "partial", "compliance"))
+    counts = {"refused": refused & ~considered, "refused, considered AF": refused & considered, "partial": partial,
+              "complied": complied & ~af, "complied with AF": complied & af,
+              "broken frame": labelled & np.isnan(outcome["compliance"])}
+    total = int(labelled.sum())
+    return {**_identity(table), "condition": condition, "n": total,
+            **{name: (float(mask.sum()) / total if total else np.nan) for name, mask in counts.items()}}
+
+
+def _adjust(rows: list[dict[str, Any]], key_fields: Sequence[str]) -> None:
+    """Holm and BH within each family (rows sharing the key fields, e.g. the same outcome)."""
+    families: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        families.setdefault(tuple(row[k] for k in key_fields), []).append(row)
+    for family in families.values():
+        p_values = [row["p_value"] for row in family]
+        for row, p_holm, p_bh in zip(family, holm(p_values), benjamini_hochberg(p_values)):
+            row["p_holm"], row["p_bh"], row["family_size"] = float(p_holm), float(p_bh), len(family)
+
+
+def _pairs(tables: Sequence[RunTable]) -> tuple[str, list[tuple[RunTable, RunTable]]]:
+    base = [t for t in tables if t.model_kind == "base"]
+    chat = [t for t in tables if t.model_kind == "chat"]
+    if base and chat:
+        return "base vs chat", [(b, c) for b in base for c in chat]
+    return "against the first run", [(tables[0], t) for t in tables[1:]]
+
+
+def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str = "training",
+            unmonitored: str = "unmonitored", accuracy: dict[str, Any] | None = None, n_boot: int = 2000,
+            n_perm: int = 2000, seed: int = 0, confidence: float = CONFIDENCE) -> Analysis:
+    """Everything `compare` and `report` show, as plain rows (dicts) ready for tables and files."""
+    if not tables:
+        raise UserError("no runs to analyse")
+    notes = [note for t in tables for note in t.notes]
+    for table in tables:
+        missing = [c for c in (training, unmonitored) if c not in table.conditions]
+        if missing:
+            raise UserError(f"{table.name} has no samples in condition(s) {', '.join(missing)} "
+                            f"(it has {', '.join(table.conditions)}); pick them with --training/--unmonitored")
+    if len(tables) > 1:
+        tables = _common_queries(tables, notes)
+    pair_kind, pairs = _pairs(tables)
+    analysis = Analysis(
+        settings={"method": method, "training": training, "unmonitored": unmonitored, "confidence": confidence,
+                  "judge": sorted({t.judge for t in tables}), "scale": SCALE, "pooling": POOLING_METHOD,
+                  "comparison": pair_kind if pairs else None, "n_boot": n_boot, "n_perm": n_perm, "seed": seed},
+        runs=[{**_identity(t), "judge": t.judge, "samples": t.n_samples, "queries": len(t.queries),
+               "conditions": t.conditions} for t in tables],
+        notes=notes)
+    for table in tables:
+        for condition in table.conditions:
+            analysis.categories.append(_categories(table, condition))
+            for outcome in RATE_OUTCOMES:
+                rate = proportion(*table.query_sums(outcome, condition), method=method, confidence=confidence)
+                analysis.rates.append({**_identity(table), "condition": condition, "outcome": outcome,
+                                       **rate.as_dict()})
+        for outcome in GAP_OUTCOMES:
+            sums = gap_sums(table, outcome, training, unmonitored)
+            gap = paired_gap(sums, method="binomial_se" if method == "binomial_se" else "auto", confidence=confidence)
+            papers = paired_gap(sums, method="binomial_se", confidence=confidence)
+            analysis.gaps.append({**_identity(table), "outcome": outcome, **gap.as_dict(),
+                                  "se_binomial": papers.se})
+    _adjust(analysis.gaps, ["outcome"])
+    _pool(analysis, tables, confidence)
+    for first, second in pairs:
+        for outcome in GAP_OUTCOMES:
+            result = difference_in_differences(gap_sums(first, outcome, training, unmonitored),
+                                               gap_sums(second, outcome, training, unmonitored),
+                                               n_boot=n_boot, n_perm=n_perm, seed=seed, confidence=confidence)
+            analysis.comparisons.append({"first": first.name, "second": second.name,
+                                         "first_label": _label(first), "second_label": _label(second),
+                                         "kind": pair_kind, "outcome": outcome, **result.as_dict()})
+    _adjust(analysis.comparisons, ["outcome"])
+    if accuracy:
+        _correct(analysis, accuracy, confidence)
+    return analysis
+
+
+def _label(table: RunTable) -> str:
+    variant = "" if table.variant == "default" else f" [{table.variant}]"
+    return f"{table.model} / {table.frame}{variant}"
+
+
+def _pool(analysis: Analysis, tables: Sequence[RunTable], confidence: float) -> None:
+    """Random-effects pooling of each model's gap over its frames/variants (needs two or more runs)."""
+    models: dict[tuple[str, str], list[int]] = {}
+    for index, table in enumerate(tables):
+        models.setdefault((table.model, table.model_kind), []).append(index)
+    for (model, kind), indices in models.items():
+        if len(indices) < 2:
+            continue
+        for outcome in GAP_OUTCOMES:
+            rows = [r for r in analysis.gaps if r["outcome"] == outcome and r["run"] in {tables[i].name for i in indices}]
+            pooled = dersimonian_laird([r["estimate"] for r in rows], [r["se"] ** 2 for r in rows], confidence)
+            analysis.pooled.append({"model": model, "model_kind": kind, "outcome": outcome, **pooled.as_dict()})
+
+
+def _correct(analysis: Analysis, accuracy: dict[str, Any], confidence: float) -> None:
+    """Rogan-Gladen corrected rates for each outcome the judge's validation covers."""
+    for outcome, key in ACCURACY_KEYS.items():
+        source = accuracy.get(key) if isinstance(accuracy.get(key), dict) else None
+        if source is None and {"sensitivity", "specificity"} <= set(accuracy):
+            source = accuracy if outcome == "af" else None  # a bare dict describes the AF judge
+        if source is None:
+            continue
+        judge = JudgeAccuracy.from_mapping(source)
+        for row in analysis.rates:
+            if row["outcome"] == outcome and np.isfinite(row["estimate"]):
+                se = row["se"] if np.isfinite(row["se"]) else 0.0
+                fixed = corrected_rate(row["estimate"], se, judge, confidence=confidence)
+                analysis.corrected.append({k: row[k] for k in ("run", "model", "frame", "variant", "condition",
+                                                               "outcome")} | fixed.as_dict()
+                                          | {"sensitivity": judge.sensitivity, "specificity": judge.specificity})
