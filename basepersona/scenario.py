@@ -1,8 +1,9 @@
 """Scenario stage: the alignment-faking setting as data (system prompt, conditions, prefills).
 
-A scenario file (corpora/scenarios/*.toml) holds the system prompt in a full and a compact form,
-the per-request user-input wrapper with its accept/reject suffix, the conditions (each with the cue
-that tells the AI whether it is in training), and named scratchpad prefills.
+A scenario file (corpora/scenarios/*.toml) holds the system prompt in a full, a compact and an
+implicit (format-only) form, the per-request user-input wrapper with its accept/reject suffix, the
+conditions (each with the cue that tells the AI whether it is in training), named scratchpad prefills,
+and named slots: the parts of the system prompt that variants (basepersona.variants) replace or extend.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .errors import UserError
 from .resources import data_dir
 from .templating import Template, load_toml
 
-FORMS = ("full", "compact")
+FORMS = ("full", "compact", "implicit")
+SLOT_FORMS = ("full", "compact")  # implicit drops the training facts, so it has no slots
 
 
 @dataclass(frozen=True)
@@ -30,10 +32,11 @@ class Condition:
     tier: str = ""
     rated: bool = False
     trained: bool = False
+    situation: str = ""  # first-person line for the "however" prefill when the tier alone says too little
 
     def as_context(self) -> dict[str, Any]:
         return {"name": self.name, "cue": self.cue, "description": self.description, "tier": self.tier,
-                "rated": self.rated, "trained": self.trained}
+                "rated": self.rated, "trained": self.trained, "situation": self.situation}
 
 
 @dataclass
@@ -48,6 +51,10 @@ class Scenario:
     path: Path | None = None
     variant: dict[str, Any] = field(default_factory=dict)
     content_hash: str = ""
+    # slot -> form -> template pieces, joined in order (variants append pieces or replace the list)
+    slots: dict[str, dict[str, list[Template]]] = field(default_factory=dict)
+    example_condition: str = ""
+    variants: tuple[str, ...] = ()
 
     # -- rendering ---------------------------------------------------------------------------
     def _context(self, condition: Condition) -> dict[str, Any]:
@@ -62,7 +69,18 @@ class Scenario:
     def system_prompt(self, condition: Condition, form: str = "full") -> str:
         if form not in FORMS:
             raise UserError(f"unknown scenario form {form!r}; use one of: {', '.join(FORMS)}")
-        return self.texts[form].render(**self._context(condition)).strip()
+        if form not in self.texts:
+            raise UserError(f"{self.path}: [text] has no {form!r} system prompt; add one to use --scenario-form {form}")
+        context = self._context(condition)
+        slots = {name: self._render_slot(pieces.get(form, []), context) for name, pieces in self.slots.items()}
+        example = self.conditions.get(self.example_condition)
+        context["example"] = example.as_context() if example else {"cue": "", "description": "an example"}
+        return self.texts[form].render(**context, slots=slots).strip()
+
+    @staticmethod
+    def _render_slot(pieces: list[Template], context: dict[str, Any]) -> str:
+        texts = (piece.render(**context).strip() for piece in pieces)
+        return "\n\n".join(text for text in texts if text)
 
     def user_input(self, condition: Condition, query: str) -> str:
         context = self._context(condition)
@@ -77,7 +95,8 @@ class Scenario:
 
     def with_overrides(self, overrides: Mapping[str, str]) -> "Scenario":
         """Copy with ``lab``/``ai_name`` replaced (the lab-name swap) and other keys as variant switches."""
-        copy = Scenario(**{**self.__dict__, "variant": dict(self.variant)})
+        copy = Scenario(**{**self.__dict__, "variant": dict(self.variant), "conditions": dict(self.conditions),
+                           "slots": {k: dict(v) for k, v in self.slots.items()}})
         for key, value in overrides.items():
             if key in ("lab", "ai_name"):
                 setattr(copy, key, value)
@@ -88,25 +107,38 @@ class Scenario:
     def settings(self) -> dict[str, Any]:
         """What identifies this scenario in a run manifest."""
         return {"scenario": self.name, "scenario_hash": self.content_hash, "lab": self.lab,
-                "ai_name": self.ai_name, "variant": dict(self.variant)}
+                "ai_name": self.ai_name, "variant": dict(self.variant), "variants": list(self.variants)}
 
 
 _REQUIRED_TEXTS = ("full", "compact", "user_input", "accept_reject")
 
 
-def _parse_conditions(raw: Mapping[str, Any], path: Path) -> dict[str, Condition]:
+def _parse_conditions(raw: Mapping[str, Any], path: Path, *, allow_empty: bool = False) -> dict[str, Condition]:
     conditions = {}
     for name, spec in raw.items():
         if not isinstance(spec, dict) or "cue" not in spec:
             raise UserError(f"{path}: condition {name!r} needs a 'cue' field (the text that tells the AI its situation)")
-        allowed = {"cue", "description", "tier", "rated", "trained"}
+        allowed = {"cue", "description", "tier", "rated", "trained", "situation"}
         unknown = set(spec) - allowed
         if unknown:
             raise UserError(f"{path}: condition {name!r} has unknown field(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
         conditions[name] = Condition(name=name, **spec)
-    if not conditions:
+    if not conditions and not allow_empty:
         raise UserError(f"{path}: a scenario needs at least one [conditions.<name>] table")
     return conditions
+
+
+def parse_slots(raw: Any, path: Path, where: str) -> dict[str, dict[str, list[Template]]]:
+    """``[slots.<name>]`` tables with a ``full`` and a ``compact`` text (``text`` sets both)."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: field {where!r} must be a table of [{where}.<name>] tables")
+    slots = {}
+    for name, spec in raw.items():
+        if not isinstance(spec, dict) or not set(spec) <= {"full", "compact", "text"} or not spec:
+            raise UserError(f"{path}: [{where}.{name}] must hold 'full' and 'compact' texts (or one 'text' for both)")
+        slots[name] = {form: [Template(spec.get(form, spec.get("text", "")), origin=path, field=form)]
+                       for form in SLOT_FORMS}
+    return slots
 
 
 def load_scenario_file(path: Path) -> Scenario:
@@ -117,15 +149,22 @@ def load_scenario_file(path: Path) -> Scenario:
         raise UserError(f"{path}: [text] is missing {', '.join(missing)}")
     texts = {key: Template(value, origin=path, field=key) for key, value in texts_raw.items()}
     prefills = {key: Template(value, origin=path, field=key) for key, value in raw.get("prefills", {}).items()}
+    conditions = _parse_conditions(raw.get("conditions", {}), path)
+    example = raw.get("example_condition", "")
+    if example and example not in conditions:
+        raise UserError(f"{path}: field 'example_condition' names {example!r}, which is not a condition; "
+                        f"known: {', '.join(conditions)}")
     return Scenario(
         name=raw.get("name", path.stem),
         description=raw.get("description", ""),
         lab=raw.get("lab", "the lab"),
         ai_name=raw.get("ai_name", "the AI"),
-        conditions=_parse_conditions(raw.get("conditions", {}), path),
+        conditions=conditions,
         prefills=prefills,
         texts=texts,
         path=path,
+        slots=parse_slots(raw.get("slots", {}), path, "slots"),
+        example_condition=example,
         content_hash="sha256:" + hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16],
     )
 
@@ -138,14 +177,21 @@ def available_scenarios() -> list[str]:
     return sorted(p.stem for p in scenario_dir().glob("*.toml"))
 
 
-def load_scenario(name_or_path: str = "helpful_only") -> Scenario:
-    """Load a scenario by name (from corpora/scenarios) or from a .toml path."""
+def load_scenario(name_or_path: str = "helpful_only", variants: Sequence[str] = (),
+                  overrides: Mapping[str, str] | None = None) -> Scenario:
+    """Load a scenario by name (from corpora/scenarios) or from a .toml path, then apply variants
+    (names from corpora/scenarios/variants or .toml paths, in order) and ``lab``/``ai_name`` overrides."""
     path = Path(name_or_path)
     if path.suffix == ".toml":
         if not path.exists():
             raise UserError(f"scenario file {path} does not exist")
-        return load_scenario_file(path)
-    candidate = scenario_dir() / f"{name_or_path}.toml"
-    if not candidate.exists():
-        raise UserError(f"unknown scenario {name_or_path!r}; known: {', '.join(available_scenarios())}")
-    return load_scenario_file(candidate)
+    else:
+        path = scenario_dir() / f"{name_or_path}.toml"
+        if not path.exists():
+            raise UserError(f"unknown scenario {name_or_path!r}; known: {', '.join(available_scenarios())}")
+    scenario = load_scenario_file(path)
+    if variants:
+        from .variants import apply_variants, load_variant
+
+        scenario = apply_variants(scenario, [load_variant(v) for v in variants])
+    return scenario.with_overrides(overrides) if overrides else scenario
