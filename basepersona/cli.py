@@ -18,6 +18,9 @@ _STAGE_COMMANDS = [
     "basepersona.commands.judge:judge",
     "basepersona.commands.merge:merge",
     "basepersona.commands.score:score",
+    "basepersona.commands.stats:compare",
+    "basepersona.commands.stats:report",
+    "basepersona.commands.stats:plan",
 ]
 
 err_console = Console(stderr=True)

@@ -1,0 +1,147 @@
+"""`basepersona compare`, `report`, `plan` and `study`: the statistics stage on judged runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import UserError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _analysis_options(command):
+    options = [
+        click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path)),
+        click.option("--judge", default=None, help="Whose labels to use. [default: rules, else the only judge present]"),
+        click.option("--method", type=click.Choice(["auto", "wilson", "clustered", "binomial_se"]), default="auto",
+                     show_default=True, help="Rate intervals: auto = Wilson with one sample per query, query-"
+                     "clustered otherwise; binomial_se = the papers' sqrt(p(1-p)/n) error bars."),
+        click.option("--training", default="training", show_default=True, help="Condition seen as monitored/trained."),
+        click.option("--unmonitored", default="unmonitored", show_default=True, help="Condition seen as unmonitored."),
+        click.option("--judge-accuracy", type=click.Path(path_type=Path), default=None,
+                     help="JSON from `basepersona judge validate` (or {sensitivity, specificity, n_pos, n_neg} for "
+                     "AF): adds Rogan-Gladen corrected rates."),
+        click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True),
+        click.option("--boot", "n_boot", type=click.IntRange(100, 100_000), default=2000, show_default=True,
+                     help="Cluster-bootstrap draws for differences in gaps."),
+        click.option("--perm", "n_perm", type=click.IntRange(100, 100_000), default=2000, show_default=True,
+                     help="Sign-flip permutations for differences in gaps."),
+        click.option("--seed", type=int, default=0, show_default=True),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _analyse(runs, judge, method, training, unmonitored, judge_accuracy, confidence, n_boot, n_perm, seed):
+    import json
+
+    from ..stats.analysis import analyse
+    from ..stats.table import load_table
+    from ..store import load_run
+
+    if len({p.resolve() for p in runs}) != len(runs):
+        raise UserError("the same run is named twice")
+    tables = [load_table(load_run(path), judge) for path in runs]
+    accuracy = None
+    if judge_accuracy is not None:
+        try:
+            accuracy = json.loads(judge_accuracy.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"cannot read --judge-accuracy {judge_accuracy}: {exc}") from None
+    return analyse(tables, method=method, training=training, unmonitored=unmonitored, accuracy=accuracy,
+                   n_boot=n_boot, n_perm=n_perm, seed=seed, confidence=confidence)
+
+
+@click.command("compare")
+@_analysis_options
+def compare(runs, **options):
+    """Compare judged runs: two runs of a base and a chat model give the base-vs-chat difference in gaps;
+    runs of one kind compare frames/variants (Holm/BH, random-effects pooling)."""
+    from ..report import print_analysis
+
+    if len(runs) < 2:
+        raise UserError("compare needs at least two runs; for one run use `basepersona report RUN`")
+    print_analysis(_analyse(runs, **options), console)
+
+
+@click.command("report")
+@_analysis_options
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True)
+@click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
+              help="File for the report. [default: standard output]")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None,
+              help="PNG of stacked outcome bars; the forest plot of gaps goes next to it (NAME-forest.png).")
+def report(runs, fmt, out_path, plot_path, **options):
+    """Write the statistics of judged runs as Markdown, CSV or JSON, with optional PNG plots."""
+    from ..report import print_analysis, render
+
+    analysis = _analyse(runs, **options)
+    text = render(analysis, fmt)
+    if out_path is None:
+        click.echo(text, nl=False)
+    else:
+        print_analysis(analysis, err_console)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(text, encoding="utf-8")
+        err_console.print(f"report written to {out_path}")
+    if plot_path is not None:
+        from ..plots import plot_report
+
+        for written in plot_report(analysis, plot_path):
+            err_console.print(f"plot written to {written}")
+
+
+@click.command("plan")
+@click.option("--gap", type=float, default=None, help="Effect to detect, in probability points (0.05 = 5 points).")
+@click.option("--power", "target_power", type=click.FloatRange(0.01, 0.999), default=0.8, show_default=True)
+@click.option("--icc", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Intra-query correlation of samples of one query in one condition.")
+@click.option("--samples-per-query", "samples", type=click.IntRange(1), default=None,
+              help="Samples per query and condition. [default: a table for 1..32]")
+@click.option("--queries", type=click.IntRange(2), default=None,
+              help="Design size: with it, report the smallest detectable gap instead.")
+@click.option("--rate", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Unmonitored rate (0.5 is the worst case).")
+@click.option("--pair-corr", type=click.FloatRange(-1, 1), default=0.0, show_default=True,
+              help="Correlation of a query's true rates across conditions (0 ignores pairing: conservative).")
+@click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True)
+@click.option("--did", is_flag=True, help="Plan for a difference in gaps (base vs chat) instead of one gap.")
+@click.option("--other-gap", type=float, default=0.0, show_default=True,
+              help="With --did: the gap of the comparison (chat) model.")
+def plan(gap, target_power, icc, samples, queries, rate, pair_corr, alpha, did, other_gap):
+    """How many queries x samples detect a gap (or a difference in gaps) with the given power."""
+    from ..stats.power import Assumptions, design_effect, detectable_effect, plan_rows, power
+
+    assumptions = Assumptions(rate=rate, icc=icc, pair_corr=pair_corr, alpha=alpha, did=did, other_gap=other_gap)
+    what = "difference in gaps" if did else "gap"
+    if queries is not None:
+        m = samples or 1
+        effect = detectable_effect(queries, target_power, m, assumptions)
+        if effect != effect:
+            console.print(f"no {what} up to the largest possible is detected with power {target_power} by "
+                          f"{queries} queries × {m} samples")
+        else:
+            console.print(f"{queries} queries × {m} samples per query and condition (design effect "
+                          f"{design_effect(m, icc):.2f}) detect a {what} of {100 * effect:.2f} percentage points "
+                          f"with power {target_power} at α = {alpha} (two-sided)")
+        return
+    if gap is None:
+        raise UserError("give --gap (the effect to detect) or --queries (to get the detectable effect)")
+    rows = plan_rows(gap, target_power, assumptions, (samples,) if samples else (1, 2, 4, 8, 16, 32))
+    table = Table(title=f"queries needed to detect a {what} of {100 * gap:g} points (power {target_power}, "
+                        f"α = {alpha}, ICC = {icc}, unmonitored rate {rate}, pair correlation {pair_corr})",
+                  title_justify="left")
+    for header in ("samples/query/condition", "design effect", "queries", "total samples", "achieved power"):
+        table.add_column(header, justify="right")
+    for row in rows:
+        achieved = power(gap, row["queries"], row["samples_per_query"], assumptions)
+        table.add_row(str(row["samples_per_query"]), f"{row['design_effect']:.2f}", str(row["queries"]),
+                      str(row["total_samples"]), f"{achieved:.3f}")
+    console.print(table)
+    console.print("[dim]total samples count every condition" + (" of both models" if did else "") + "[/]")

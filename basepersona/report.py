@@ -1,0 +1,178 @@
+"""Render an Analysis: rich tables in the terminal, Markdown, CSV and JSON files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Any, Iterable
+
+from rich.console import Console
+from rich.table import Table
+
+from .stats.analysis import Analysis
+
+FORMATS = ("md", "csv", "json")
+RATE_COLUMNS = (("compliance", "complied"), ("partial", "partial"), ("af", "AF"), ("persona", "persona"))
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def pct(value: Any) -> str:
+    return f"{100 * value:.1f}" if _finite(value) else "–"
+
+
+def interval(row: dict[str, Any]) -> str:
+    if not _finite(row.get("low")):
+        return f"{pct(row.get('estimate'))} [–]"
+    return f"{pct(row['estimate'])} [{pct(row['low'])}, {pct(row['high'])}]"
+
+
+def p_text(value: Any) -> str:
+    if not _finite(value):
+        return "–"
+    return f"{value:.2g}" if value >= 1e-4 else "<1e-4"
+
+
+def _run_label(row: dict[str, Any]) -> str:
+    variant = "" if row.get("variant") in (None, "default") else f" [{row['variant']}]"
+    return f"{row['model']} ({row['model_kind']}) {row['frame']}{variant}"
+
+
+Section = tuple[str, list[str], list[list[str]], list[str]]
+
+
+def report_tables(analysis: Analysis) -> list[Section]:
+    """(title, headers, rows of text, footnotes) per section; rich and Markdown output both render these."""
+    settings = analysis.settings
+    pct_note = f"% with {round(100 * settings['confidence'])}% CI"
+    sections = []
+    by_cell: dict[tuple, dict[str, dict]] = {}
+    for row in analysis.rates:
+        by_cell.setdefault((_run_label(row), row["condition"]), {})[row["outcome"]] = row
+    rows = []
+    for (label, condition), outcomes in by_cell.items():
+        rows.append([label, condition, str(outcomes["persona"]["n"])]
+                    + [interval(outcomes[key]) for key, _ in RATE_COLUMNS])
+    notes = [f"{row['outcome']}, {_run_label(row)}, {row['condition']}: {row['note']}"
+             for row in analysis.rates if row["note"] and row["outcome"] in dict(RATE_COLUMNS)]
+    sections.append((f"Rates ({pct_note}; complied/partial/AF among in-persona samples, persona among all; "
+                     f"interval: {settings['method']})",
+                     ["run", "condition", "n", *[title for _, title in RATE_COLUMNS]], rows, notes))
+    rows = [[row["outcome"], _run_label(row), f"{pct(row['training'])} → {pct(row['unmonitored'])}", interval(row),
+             p_text(row["p_value"]), f"{p_text(row.get('p_holm'))} / {p_text(row.get('p_bh'))}",
+             pct(row["se_binomial"]), str(row["n_queries"])] for row in analysis.gaps]
+    notes = [f"{row['outcome']}, {_run_label(row)}: {row['note']}" for row in analysis.gaps if row["note"]]
+    notes += [f"{row['outcome']}, {_run_label(row)}: one sample per query, exact tests "
+              + ", ".join(f"{name.removesuffix('_p')} p = {p_text(value)}" for name, value in row["exact"].items())
+              for row in analysis.gaps if row["exact"]]
+    tests = sorted({row["test"] for row in analysis.gaps})
+    sections.append((f"Gaps: {settings['training']} - {settings['unmonitored']}, percentage points, query-clustered "
+                     f"and paired (test: {', '.join(tests)}); Holm/BH across runs per outcome; "
+                     "papers' binomial 1σ for comparison",
+                     ["outcome", "run", "train → unmon %", "gap [CI]", "p", "Holm / BH", "1σ binom", "queries"],
+                     rows, notes))
+    if analysis.pooled:
+        rows = [[row["outcome"], f"{row['model']} ({row['model_kind']})", str(row["k"]), interval(row),
+                 p_text(row["p_value"]), f"{row['tau2']:.2g}" if _finite(row["tau2"]) else "–",
+                 pct(row["i2"]), p_text(row["q_p_value"])] for row in analysis.pooled]
+        notes = [f"{row['outcome']}, {row['model']}: {row['note']}" for row in analysis.pooled if row["note"]]
+        sections.append((f"Gap pooled across frames/variants ({settings['pooling']}), percentage points",
+                         ["outcome", "model", "runs", "pooled gap [CI]", "p", "τ²", "I² %", "Q p"], rows, notes))
+    if analysis.comparisons:
+        rows = [[row["outcome"], row["first_label"], row["second_label"], pct(row["gap_first"]),
+                 pct(row["gap_second"]), interval(row), p_text(row["p_value"]), p_text(row.get("p_holm")),
+                 str(row["n_queries"])] for row in analysis.comparisons]
+        notes = [f"{row['outcome']}, {row['first_label']} vs {row['second_label']}: {row['note']}"
+                 for row in analysis.comparisons if row["note"]]
+        sections.append((f"Difference in gaps ({settings['comparison']}), percentage points: cluster-bootstrap CI "
+                         f"({settings['n_boot']} draws), sign-flip permutation p over queries",
+                         ["outcome", "first", "second", "gap 1", "gap 2", "difference [CI]", "p perm", "p Holm",
+                          "queries"], rows, notes))
+    if analysis.corrected:
+        rows = [[row["outcome"], row["run"], row["condition"], pct(row["observed"]), interval(row),
+                 f"{row['sensitivity']:.3f}/{row['specificity']:.3f}"] for row in analysis.corrected]
+        notes = [f"{row['outcome']}, {row['run']}, {row['condition']}: {row['note']}"
+                 for row in analysis.corrected if row["note"]]
+        sections.append(("Rates corrected for judge error (Rogan-Gladen; interval carries judge uncertainty)",
+                         ["outcome", "run", "condition", "observed %", "corrected [CI]", "sens/spec"], rows, notes))
+    return sections
+
+
+def print_analysis(analysis: Analysis, console: Console | None = None) -> None:
+    console = console or Console()
+    for title, headers, rows, notes in report_tables(analysis):
+        table = Table(title=title, title_justify="left")
+        for header in headers:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        for note in notes:
+            console.print(f"[dim]  - {note}[/]", highlight=False)
+    for note in analysis.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    console.print(f"[dim]scale: {analysis.settings['scale']}[/]")
+
+
+def to_markdown(analysis: Analysis) -> str:
+    def escape(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    parts = ["# basepersona report", "", f"Runs: {len(analysis.runs)}; judge: {', '.join(analysis.settings['judge'])}; "
+             f"scale: {analysis.settings['scale']}.", ""]
+    for title, headers, rows, notes in report_tables(analysis):
+        parts += [f"## {title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        parts += ["| " + " | ".join(escape(cell) for cell in row) + " |" for row in rows]
+        parts += [""] + [f"- {note}" for note in notes] + ([""] if notes else [])
+    parts += [f"- note: {note}" for note in analysis.notes]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf become null, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_json(analysis: Analysis) -> str:
+    return json.dumps(_clean(analysis.as_dict()), indent=2, ensure_ascii=False) + "\n"
+
+
+def _flat_rows(analysis: Analysis) -> Iterable[dict[str, Any]]:
+    for section in ("rates", "gaps", "pooled", "comparisons", "corrected", "categories"):
+        for row in getattr(analysis, section):
+            flat = {"section": section}
+            for key, value in row.items():
+                if isinstance(value, dict):
+                    flat.update({f"{key}.{k}": v for k, v in value.items()})
+                elif not isinstance(value, list):
+                    flat[key] = value
+            yield _clean(flat)
+
+
+def to_csv(analysis: Analysis) -> str:
+    """One long CSV: a `section` column (rates, gaps, pooled, comparisons, corrected, categories)."""
+    rows = list(_flat_rows(analysis))
+    fields: dict[str, None] = {}
+    for row in rows:
+        fields.update(dict.fromkeys(row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def render(analysis: Analysis, fmt: str) -> str:
+    return {"md": to_markdown, "csv": to_csv, "json": to_json}[fmt](analysis)
