@@ -7,6 +7,9 @@ renders. Each frame names the markers that end the persona's turn:
 
 * ``turn_end``: strings that close the turn and stay in it (e.g. ``</OUTPUT>``);
 * ``stop``: strings where the document moves on (another speaker); the turn is cut before them.
+
+Templates see ``form`` (full/compact/implicit) so a frame can shorten its own wrapper for small
+contexts, and a frame may list the only ``conditions`` its text makes sense for.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .errors import UserError
 from .resources import data_dir
-from .scenario import Condition, Scenario
+from .scenario import Condition, Scenario, checked_template
 from .templating import Template, load_toml
 
 FRAMES_ENV = "BASEPERSONA_FRAMES"
@@ -53,6 +56,7 @@ class Frame:
     turn_end: tuple[str, ...] = ()
     stop: tuple[str, ...] = ()
     default_prefill: str = "none"
+    conditions: tuple[str, ...] = ()  # empty = every condition; else the only ones the frame's text fits
     template: Template | None = None
     system: Template | None = None
     user: Template | None = None
@@ -67,8 +71,16 @@ class Frame:
         form: str = "full",
         prefill: str | None = None,
         chat_formatter: ChatFormatter | None = None,
+        documents: Sequence[str] = (),
     ) -> RenderedPrompt:
-        """Render the prompt; ``prefill`` is a scenario prefill name or literal text (None = frame default)."""
+        """Render the prompt; ``prefill`` is a scenario prefill name or literal text (None = frame default).
+
+        ``documents`` (e.g. synthetic documents) go first, before the frame, so they stay in the shared prefix.
+        """
+        if self.conditions and condition.name not in self.conditions:
+            raise UserError(f"{self.path}: field 'conditions' allows only {', '.join(self.conditions)}, so this frame "
+                            f"cannot render condition {condition.name!r} (a variant changed the condition set); "
+                            "pick another frame or extend the frame's text and its 'conditions' list")
         context: dict[str, Any] = {
             "lab": scenario.lab,
             "ai_name": scenario.ai_name,
@@ -78,24 +90,27 @@ class Frame:
             "user_input": scenario.user_input(condition, query),
             "query": query,
             "query_id": query_id,
+            "form": form,
         }
+        preamble = "".join(document.strip() + "\n\n" for document in documents)
         prefill_text = scenario.prefill(condition, self.default_prefill if prefill is None else prefill)
         if self.kind == "chat":
-            body = self._render_chat(context, chat_formatter)
+            body = self._render_chat(context, chat_formatter, preamble)
         else:
             assert self.template is not None
             body = self.template.render(**context)
             if not body.endswith(self.turn_start):
                 raise UserError(f"{self.path}: rendered text must end with turn_start {self.turn_start!r}; "
                                 "put the marker at the very end of the template")
+            body = preamble + body
         return RenderedPrompt(text=body + prefill_text, prefill=prefill_text, stop=self.stop, turn_end=self.turn_end)
 
-    def _render_chat(self, context: dict[str, Any], chat_formatter: ChatFormatter | None) -> str:
+    def _render_chat(self, context: dict[str, Any], chat_formatter: ChatFormatter | None, preamble: str = "") -> str:
         if chat_formatter is None:
             raise UserError(f"frame {self.name!r} uses the model's chat template; pass a chat model "
                             "(base models have none: use a document frame such as chatlog)")
         assert self.system is not None and self.user is not None
-        messages = [{"role": "system", "content": self.system.render(**context)},
+        messages = [{"role": "system", "content": preamble + self.system.render(**context)},
                     {"role": "user", "content": self.user.render(**context)}]
         return chat_formatter(messages)
 
@@ -120,7 +135,7 @@ def cut_turn(prefill: str, continuation: str, prompt: RenderedPrompt) -> tuple[s
 # -- loading ------------------------------------------------------------------------------------
 
 _ALLOWED = {"name", "description", "kind", "turn_start", "turn_end", "stop", "default_prefill", "template",
-            "system", "user"}
+            "system", "user", "conditions"}
 
 
 def _string_list(raw: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
@@ -147,21 +162,22 @@ def load_frame_file(path: Path) -> Frame:
         turn_end=_string_list(raw, "turn_end", path),
         stop=_string_list(raw, "stop", path),
         default_prefill=raw.get("default_prefill", "none"),
+        conditions=_string_list(raw, "conditions", path),
     )
     if kind == "document":
         for key in ("template", "turn_start"):
             if not raw.get(key):
                 raise UserError(f"{path}: a document frame needs a non-empty {key!r} field")
         frame.turn_start = raw["turn_start"]
-        frame.template = Template(raw["template"], origin=path, field="template")
+        frame.template = checked_template(raw["template"], path, "template")
         if not frame.turn_end and not frame.stop:
             raise UserError(f"{path}: give at least one 'turn_end' or 'stop' marker so the persona's turn can end")
     else:
         for key in ("system", "user"):
             if key not in raw:
                 raise UserError(f"{path}: a chat frame needs a {key!r} field")
-        frame.system = Template(raw["system"], origin=path, field="system")
-        frame.user = Template(raw["user"], origin=path, field="user")
+        frame.system = checked_template(raw["system"], path, "system")
+        frame.user = checked_template(raw["user"], path, "user")
     return frame
 
 

@@ -14,11 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import jinja2
+
 from .errors import UserError
 from .resources import data_dir
-from .templating import Template, load_toml
+from .templating import _ENV, Template, load_toml
 
 FORMS = ("full", "compact", "implicit")
+# Tags that would reach other files; the environment has no loader, and we refuse them up front so the
+# error names the file and field instead of surfacing at render time.
+_LOADING_TAGS = (jinja2.nodes.Include, jinja2.nodes.Import, jinja2.nodes.FromImport, jinja2.nodes.Extends)
 SLOT_FORMS = ("full", "compact")  # implicit drops the training facts, so it has no slots
 
 
@@ -128,6 +133,16 @@ def _parse_conditions(raw: Mapping[str, Any], path: Path, *, allow_empty: bool =
     return conditions
 
 
+def checked_template(source: str, path: Path, field_name: str) -> Template:
+    """A sandboxed template that may not include, import or extend other templates."""
+    template = Template(source, origin=path, field=field_name)
+    for node in _ENV.parse(source).find_all(_LOADING_TAGS):
+        tag = type(node).__name__.lower().replace("fromimport", "from ... import")
+        raise UserError(f"{path}:{node.lineno} (field {field_name!r}): '{{% {tag} %}}' is not allowed; "
+                        "a template may not load other files")
+    return template
+
+
 def parse_slots(raw: Any, path: Path, where: str) -> dict[str, dict[str, list[Template]]]:
     """``[slots.<name>]`` tables with a ``full`` and a ``compact`` text (``text`` sets both)."""
     if not isinstance(raw, dict):
@@ -136,7 +151,7 @@ def parse_slots(raw: Any, path: Path, where: str) -> dict[str, dict[str, list[Te
     for name, spec in raw.items():
         if not isinstance(spec, dict) or not set(spec) <= {"full", "compact", "text"} or not spec:
             raise UserError(f"{path}: [{where}.{name}] must hold 'full' and 'compact' texts (or one 'text' for both)")
-        slots[name] = {form: [Template(spec.get(form, spec.get("text", "")), origin=path, field=form)]
+        slots[name] = {form: [checked_template(spec.get(form, spec.get("text", "")), path, f"{where}.{name}.{form}")]
                        for form in SLOT_FORMS}
     return slots
 
@@ -147,8 +162,8 @@ def load_scenario_file(path: Path) -> Scenario:
     missing = [key for key in _REQUIRED_TEXTS if key not in texts_raw]
     if missing:
         raise UserError(f"{path}: [text] is missing {', '.join(missing)}")
-    texts = {key: Template(value, origin=path, field=key) for key, value in texts_raw.items()}
-    prefills = {key: Template(value, origin=path, field=key) for key, value in raw.get("prefills", {}).items()}
+    texts = {key: checked_template(value, path, key) for key, value in texts_raw.items()}
+    prefills = {key: checked_template(value, path, key) for key, value in raw.get("prefills", {}).items()}
     conditions = _parse_conditions(raw.get("conditions", {}), path)
     example = raw.get("example_condition", "")
     if example and example not in conditions:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import UserError
-from .scenario import SLOT_FORMS, Condition, Scenario, _parse_conditions, scenario_dir
+from .scenario import SLOT_FORMS, Condition, Scenario, _parse_conditions, checked_template, scenario_dir
 from .templating import Template, load_toml
 
 _ALLOWED = {"name", "description", "group", "lab", "ai_name", "example_condition", "conditions_mode",
@@ -75,8 +75,8 @@ def _parse_edits(raw: Any, path: Path) -> list[SlotEdit]:
         if not any(key in spec for key in ("full", "compact", "text")):
             raise UserError(f"{path}: field '{where}' needs a 'text' (or 'full' and 'compact')")
         # a form without its own text uses 'text', then the full text: compact stays within budget only if given
-        pieces = {form: Template(spec.get(form, spec.get("text", spec.get("full", ""))), origin=path,
-                                 field=form if form in spec else "text")
+        pieces = {form: checked_template(spec.get(form, spec.get("text", spec.get("full", ""))), path,
+                                         form if form in spec else "text")
                   for form in SLOT_FORMS}
         edits.append(SlotEdit(spec["slot"], mode, pieces, where))
     return edits
