@@ -113,9 +113,11 @@ class OpenAIBackend:
         return int(reply["count"])
 
     def sample(self, requests: Sequence[SampleRequest], params: SamplingParams) -> Iterator[list[Completion]]:
-        # one request per sample, or per run of consecutive seeds when sent together
+        # one request per sample, or per run of consecutive seeds when sent together (vLLM refuses
+        # n > 1 for greedy sampling, so greedy samples always go alone)
+        together = self.together and params.temperature > 0
         calls = [_Call(index, group, request.seeds[group[0]]) for index, request in enumerate(requests)
-                 for group in (seed_runs(request.seeds) if self.together else [(i,) for i in range(len(request.seeds))])]
+                 for group in (seed_runs(request.seeds) if together else [(i,) for i in range(len(request.seeds))])]
         yield from bounded_map(lambda call: self._run(call, requests[call.request_index], params),
                                calls, self.concurrency)
 

@@ -52,7 +52,9 @@ class VLLMBackend:
             skip_special_tokens=True, ignore_eos=False, logit_bias=self._banned or None)
 
     def sample(self, requests: Sequence[SampleRequest], params: SamplingParams) -> Iterator[list[Completion]]:
-        groups = [(index, run) for index, request in enumerate(requests) for run in seed_runs(request.seeds)]
+        # vLLM refuses n > 1 for greedy sampling, so greedy samples go one per SamplingParams
+        runs = seed_runs if params.temperature > 0 else (lambda seeds: [(i,) for i in range(len(seeds))])
+        groups = [(index, run) for index, request in enumerate(requests) for run in runs(request.seeds)]
         for start in range(0, len(groups), self.chunk_prompts):
             chunk = groups[start:start + self.chunk_prompts]
             began = time.perf_counter()
