@@ -140,3 +140,26 @@ def test_top_k_draws_follow_renormalised_probabilities():
     probs = torch.softmax(logits[0, :3].double(), dim=-1).numpy()
     assert counts[3:].sum() == 0
     assert stats.chisquare(counts[:3], probs * counts.sum()).pvalue > 1e-3
+
+
+def _reference_inverse_cdf(weights: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """The unoptimised draw: one float64 cumulative sum over the whole row."""
+    cdf = weights.double().cumsum(dim=-1)
+    targets = (uniforms.double() * cdf[:, -1]).unsqueeze(-1)
+    return torch.searchsorted(cdf, targets, right=True).clamp_(max=cdf.shape[-1] - 1).squeeze(-1)
+
+
+@pytest.mark.parametrize("vocab", [7, 1000, 1024, 5001, 262144])
+def test_blocked_inverse_cdf_draws_the_same_tokens_as_a_full_cumulative_sum(vocab):
+    from basepersona.backends.token_sampling import inverse_cdf
+
+    generator = torch.Generator().manual_seed(vocab)
+    rows = 64 if vocab < 100000 else 8
+    logits = torch.randn(rows, vocab, generator=generator) * 4
+    logits[:, ::3] = float("-inf")  # banned tokens scattered through every block
+    weights = (logits - logits.max(dim=-1, keepdim=True).values).exp()
+    for _ in range(5):
+        uniforms = torch.rand(rows, generator=generator, dtype=torch.float64)
+        drawn = inverse_cdf(weights, uniforms)
+        assert torch.equal(drawn, _reference_inverse_cdf(weights, uniforms))
+        assert bool((weights.gather(-1, drawn.unsqueeze(-1)) > 0).all())
