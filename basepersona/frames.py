@@ -216,3 +216,91 @@ class FrameLibrary:
 
     def all(self) -> list[Frame]:
         return [self.get(name) for name in self.names()]
+
+
+# -- lint ---------------------------------------------------------------------------------------
+
+# A well-formed persona turn; no marker may fire inside it, or real turns would be cut short.
+CANONICAL_TURN = ("<SCRATCHPAD_REASONING>The user is asking for X. I am on the free tier.\n\n1. First point.\n"
+                  "<DRAFT_OUTPUT>\n<request_fully_accepted/>\nStep 1: ...\n</DRAFT_OUTPUT>\n</SCRATCHPAD_REASONING>\n\n"
+                  "<OUTPUT>\n<request_fully_accepted/>\nStep 1: ...\n</OUTPUT>")
+# Compact form budget: a 1024-token GPT-2 context minus ~200 generated tokens, at a conservative
+# 3 characters per token (no GPT-2 tokenizer is available offline to count exactly).
+COMPACT_CHAR_BUDGET = (1024 - 200) * 3
+
+
+@dataclass(frozen=True)
+class LintProblem:
+    level: str  # "error" or "warning"
+    frame: str
+    where: str  # file and field
+    message: str
+
+
+def _fake_chat(messages: Sequence[dict[str, str]]) -> str:
+    return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages) + "<|assistant|>\n"
+
+
+def lint_frame(frame: Frame, scenarios: Sequence[Scenario], queries: Sequence[str]) -> list[LintProblem]:
+    """Render ``frame`` for every scenario (variant set), condition, form and prefill and check its markers.
+
+    ``scenarios[0]`` should be the plain scenario: the shared-prefix and compact-size checks use it.
+    """
+    problems: list[LintProblem] = []
+
+    def report(level: str, field_name: str, message: str) -> None:
+        problems.append(LintProblem(level, frame.name, f"{frame.path} field {field_name!r}", message))
+
+    turn, marker = cut_turn("", CANONICAL_TURN, RenderedPrompt("", "", frame.stop, frame.turn_end))
+    if turn != CANONICAL_TURN:
+        field_name = "turn_end" if marker in frame.turn_end else "stop"
+        report("error", field_name, f"marker {marker!r} fires inside a normal persona turn and would cut it short")
+    if not frame.turn_end:
+        report("warning", "turn_end", "no turn_end marker: turns end only when the document moves on")
+    formatter = _fake_chat if frame.kind == "chat" else None
+    longest = max(queries, key=len)
+    for scenario in scenarios:
+        label = "+".join(scenario.variants) or "default"
+        for condition in scenario.conditions.values():
+            for form in FORMS_TO_LINT:
+                for prefill in scenario.prefills:
+                    try:
+                        prompt = frame.render(scenario, condition, longest, form=form, prefill=prefill,
+                                              chat_formatter=formatter)
+                    except UserError as exc:
+                        report("error", "template", f"[{label} / {condition.name} / {form} / {prefill}] {exc}")
+                        continue
+                    # the prefill is the start of the persona's own turn: a marker in it ends the turn at once
+                    inside = [m for m in prompt.stop_strings if m in prompt.prefill]
+                    if inside:
+                        report("error", "stop", f"marker(s) {inside} occur inside prefill {prefill!r}, "
+                                                "which opens the persona's turn")
+    problems += _check_plain_scenario(frame, scenarios[0], queries, formatter, report)
+    return list(dict.fromkeys(problems))
+
+
+FORMS_TO_LINT = ("full", "compact", "implicit")
+
+
+def _check_plain_scenario(frame: Frame, scenario: Scenario, queries: Sequence[str],
+                          formatter: ChatFormatter | None, report: Callable[[str, str, str], None]) -> list[LintProblem]:
+    """Shared prefix (query/condition text after the system prompt) and the compact size budget."""
+    conditions = list(scenario.conditions.values())[:2]
+    try:
+        renders = [frame.render(scenario, c, q, prefill="none", chat_formatter=formatter).text
+                   for c in conditions for q in queries[:2]]
+        system = scenario.system_prompt(conditions[0], "full")
+        if len(renders) > 1 and system in renders[0]:
+            shared = len(os.path.commonprefix(renders))
+            if shared < renders[0].index(system) + len(system):
+                report("error", "template", "text that depends on the query or condition comes before the end of "
+                                            "the system prompt, so prompts cannot share a cached prefix")
+        longest_prefill = max(scenario.prefills, key=lambda p: len(scenario.prefill(conditions[0], p)))
+        size = max(len(frame.render(scenario, c, max(queries, key=len), form="compact", prefill=longest_prefill,
+                                    chat_formatter=formatter).text) for c in scenario.conditions.values())
+    except UserError:
+        return []  # already reported by the render sweep
+    if size > COMPACT_CHAR_BUDGET:
+        report("warning", "template", f"compact form is {size} characters with the longest query and prefill; "
+                                      f"more than {COMPACT_CHAR_BUDGET} may not fit a 1024-token context")
+    return []

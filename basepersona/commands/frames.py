@@ -73,3 +73,6 @@ def render(name, condition, query_id, queries, scenario, scenario_form, prefill,
     prompt = frame.render(loaded_scenario, loaded_scenario.condition(condition), query.text, query_id=query.id,
                           form=scenario_form, prefill=prefill, chat_formatter=formatter)
     click.echo(prompt.text)
+
+# lint, variants and screen live in their own module, which attaches them to the group above
+from . import frames_library  # noqa: E402,F401
