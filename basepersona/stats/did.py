@@ -69,7 +69,8 @@ def difference_in_differences(first: GapSums, second: GapSums, *, n_boot: int = 
     b = GapSums(*(x[keep] for x in second))
     weights = rng.multinomial(n_queries, np.full(n_queries, 1 / n_queries), size=n_boot).astype(float)
     boot = _bootstrap_gaps(a, weights) - _bootstrap_gaps(b, weights)
-    boot = boot[np.isfinite(boot)]
+    # resampling G queries gives a variance (G-1)/G too small; widen the draws around the estimate to match
+    boot = estimate + (boot[np.isfinite(boot)] - estimate) * np.sqrt(n_queries / (n_queries - 1))
     note = ""
     if boot.size < n_boot:
         note = f"{n_boot - boot.size} bootstrap draws lacked a condition and were dropped"
