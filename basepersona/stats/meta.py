@@ -42,7 +42,7 @@ def dersimonian_laird(estimates, variances, confidence: float = CONFIDENCE) -> P
     y, v = y[usable], v[usable]
     k = int(y.size)
     if k == 0:
-        return Pooled(*[np.nan] * 10, 0, np.nan, note=(note + "; " if note else "") + "nothing to pool")
+        return Pooled(*[np.nan] * 9, 0, np.nan, note=(note + "; " if note else "") + "nothing to pool")
     w = 1 / v
     fixed = float(np.sum(w * y) / np.sum(w))
     q = float(np.sum(w * (y - fixed) ** 2))

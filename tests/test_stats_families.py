@@ -1,0 +1,136 @@
+"""Holm/BH adjustment, DerSimonian-Laird pooling, Rogan-Gladen correction and the power planner."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from statsmodels.stats.meta_analysis import combine_effects
+from statsmodels.stats.multitest import multipletests
+
+from basepersona.errors import UserError
+from basepersona.stats.meta import dersimonian_laird
+from basepersona.stats.misclass import JudgeAccuracy, corrected_rate, rogan_gladen
+from basepersona.stats.multiplicity import benjamini_hochberg, holm
+from basepersona.stats.power import Assumptions, design_effect, detectable_effect, power, queries_needed
+from basepersona.stats.synthetic import query_rates
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_holm_and_bh_match_statsmodels(seed):
+    rng = np.random.default_rng(seed)
+    p = rng.random(int(rng.integers(1, 15))) ** 3
+    p[::3] = p[0]  # ties
+    for ours, name in ((holm, "holm"), (benjamini_hochberg, "fdr_bh")):
+        np.testing.assert_allclose(ours(p), multipletests(p, method=name)[1], atol=1e-12)
+
+
+def test_adjustment_ignores_missing_p_values():
+    p = np.array([0.01, np.nan, 0.04])
+    adjusted = holm(p)
+    assert np.isnan(adjusted[1])
+    np.testing.assert_allclose(adjusted[[0, 2]], multipletests([0.01, 0.04], method="holm")[1])
+    assert np.isnan(benjamini_hochberg([np.nan])).all()
+
+
+@pytest.mark.parametrize("seed,spread", [(0, 0.0), (1, 0.0), (2, 0.1), (3, 0.15), (4, 0.3)])
+def test_dersimonian_laird_matches_statsmodels(seed, spread):
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(3, 9))
+    variances = rng.uniform(0.0005, 0.004, k)
+    estimates = rng.normal(0.1, spread, k) + rng.normal(0, np.sqrt(variances))
+    ours = dersimonian_laird(estimates, variances)
+    with np.errstate(invalid="ignore"):  # statsmodels' HKSJ variant takes sqrt of a negative number here
+        ref = combine_effects(estimates, variances, method_re="dl")
+    assert ours.q == pytest.approx(ref.q, rel=1e-6)
+    assert ours.fixed_estimate == pytest.approx(ref.mean_effect_fe, rel=1e-6)
+    if ref.tau2 > 0:
+        assert ours.tau2 == pytest.approx(ref.tau2, rel=1e-6)
+        assert ours.estimate == pytest.approx(ref.mean_effect_re, rel=1e-6)
+        assert ours.se == pytest.approx(np.sqrt(ref.var_eff_w_re), rel=1e-6)
+        assert ours.i2 == pytest.approx(ref.i2, rel=1e-6)
+    else:
+        # statsmodels keeps a negative moment estimate of tau^2 in its weights; DerSimonian-Laird
+        # truncates it at zero, which makes the random-effects result the fixed-effect one
+        assert ours.tau2 == 0 and ours.i2 == 0
+        assert ours.estimate == pytest.approx(ref.mean_effect_fe, rel=1e-6)
+        assert ours.se == pytest.approx(np.sqrt(1 / np.sum(1 / variances)), rel=1e-6)
+
+
+def test_pooling_edge_cases():
+    single = dersimonian_laird([0.1], [0.001])
+    assert single.estimate == 0.1 and single.tau2 == 0 and "one estimate" in single.note
+    zero_variance = dersimonian_laird([0.1, 0.2, 0.0], [0.001, 0.002, 0.0])
+    assert zero_variance.k == 2 and "left out" in zero_variance.note
+    assert dersimonian_laird([], []).k == 0
+
+
+def test_rogan_gladen_inverts_misclassification():
+    sens, spec, truth = 0.8, 0.9, 0.25
+    observed = truth * sens + (1 - truth) * (1 - spec)
+    assert rogan_gladen(observed, sens, spec) == pytest.approx(truth)
+    perfect = corrected_rate(0.3, 0.02, JudgeAccuracy(1.0, 1.0, 50, 50))
+    assert perfect.estimate == pytest.approx(0.3) and perfect.se == pytest.approx(0.02)
+
+
+def test_corrected_interval_carries_judge_uncertainty_and_covers():
+    rng = np.random.default_rng(4)
+    sens, spec, truth, n_pos, n_neg, n = 0.85, 0.9, 0.2, 51, 55, 2000
+    reps = 3000
+    sens_hat = rng.binomial(n_pos, sens, reps) / n_pos
+    spec_hat = rng.binomial(n_neg, spec, reps) / n_neg
+    observed = rng.binomial(n, truth * sens + (1 - truth) * (1 - spec), reps) / n
+    covered = 0
+    for s, c, p in zip(sens_hat, spec_hat, observed):
+        fixed = corrected_rate(p, np.sqrt(p * (1 - p) / n), JudgeAccuracy(s, c, n_pos, n_neg))
+        covered += fixed.low <= truth <= fixed.high
+    assert 0.93 <= covered / reps <= 0.97
+    narrow = corrected_rate(0.3, 0.01, JudgeAccuracy(0.85, 0.9, 10_000, 10_000))
+    wide = corrected_rate(0.3, 0.01, JudgeAccuracy(0.85, 0.9, 20, 20))
+    assert wide.se > 2 * narrow.se
+    boot = corrected_rate(0.3, 0.01, JudgeAccuracy(0.85, 0.9, 200, 200), method="bootstrap", n_boot=20000)
+    delta = corrected_rate(0.3, 0.01, JudgeAccuracy(0.85, 0.9, 200, 200))
+    assert boot.se == pytest.approx(delta.se, rel=0.1)
+
+
+def test_judge_accuracy_accepts_plain_dicts_and_validate_files():
+    plain = JudgeAccuracy.from_mapping({"sensitivity": 0.9, "specificity": 0.8, "n_pos": 51, "n_neg": 55})
+    nested = JudgeAccuracy.from_mapping({"af": {"sensitivity": 0.9, "specificity": 0.8, "n_pos": 51, "n_neg": 55,
+                                                "n_unscored": 0}, "meta": {}}, label="af")
+    assert plain == nested
+    with pytest.raises(UserError, match="no better than chance"):
+        JudgeAccuracy.from_mapping({"sensitivity": 0.4, "specificity": 0.5, "n_pos": 5, "n_neg": 5})
+    with pytest.raises(UserError, match="n_pos"):
+        JudgeAccuracy.from_mapping({"sensitivity": 0.9})
+
+
+def test_planned_design_reaches_its_power_in_simulation():
+    assumptions = Assumptions(rate=0.3, icc=0.2)
+    gap, m = 0.12, 4
+    queries = queries_needed(gap, 0.8, m, assumptions)
+    rng = np.random.default_rng(9)
+    reps = 4000
+    rates_t = query_rates(rng, reps * queries, 0.3 + gap, 0.2).reshape(reps, queries)
+    rates_u = query_rates(rng, reps * queries, 0.3, 0.2).reshape(reps, queries)
+    diff = (rng.binomial(m, rates_t) - rng.binomial(m, rates_u)) / m
+    t = diff.mean(1) / (diff.std(1, ddof=1) / np.sqrt(queries))
+    from scipy import stats
+
+    simulated = np.mean(np.abs(t) > stats.t.ppf(0.975, queries - 1))
+    assert simulated == pytest.approx(0.8, abs=0.03)
+    assert power(gap, queries - 1, m, assumptions) < 0.8 <= power(gap, queries, m, assumptions)
+
+
+def test_planner_responds_to_icc_samples_pairing_and_did():
+    plain = Assumptions(icc=0.1)
+    assert design_effect(5, 0.1) == pytest.approx(1.4)
+    fewer_with_more_samples = [queries_needed(0.05, 0.8, m, plain) for m in (1, 4, 16)]
+    assert fewer_with_more_samples == sorted(fewer_with_more_samples, reverse=True)
+    assert queries_needed(0.05, 0.8, 8, Assumptions(icc=0.4)) > queries_needed(0.05, 0.8, 8, plain)
+    assert queries_needed(0.05, 0.8, 8, Assumptions(icc=0.4, pair_corr=0.8)) < \
+        queries_needed(0.05, 0.8, 8, Assumptions(icc=0.4))
+    assert queries_needed(0.05, 0.8, 4, Assumptions(did=True)) > queries_needed(0.05, 0.8, 4, plain)
+    effect = detectable_effect(300, 0.8, 4, plain)
+    assert power(effect, 300, 4, plain) == pytest.approx(0.8, abs=1e-6)
+    assert queries_needed(effect * 1.001, 0.8, 4, plain) <= 300
+    with pytest.raises(UserError):
+        queries_needed(0.6, 0.8, 1, plain)  # 0.5 + 0.6 leaves [0, 1]
