@@ -105,7 +105,7 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
         if missing:
             raise UserError(f"{table.name} has no samples in condition(s) {', '.join(missing)} "
                             f"(it has {', '.join(table.conditions)}); pick them with --training/--unmonitored")
-    if len(tables) > 1:
+    if any(t.queries != tables[0].queries for t in tables[1:]):
         tables = _common_queries(tables, notes)
     pair_kind, pairs = _pairs(tables)
     analysis = Analysis(

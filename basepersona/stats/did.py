@@ -40,7 +40,7 @@ def _sign_flips(n_queries: int, n_perm: int, rng: np.random.Generator) -> np.nda
     if n_queries <= EXACT_FLIPS_UP_TO:
         codes = np.arange(2 ** n_queries)[:, None] >> np.arange(n_queries) & 1
         return 1.0 - 2.0 * codes
-    return rng.choice([-1.0, 1.0], size=(n_perm, n_queries))
+    return 2.0 * rng.integers(0, 2, size=(n_perm, n_queries)) - 1.0
 
 
 def difference_in_differences(first: GapSums, second: GapSums, *, n_boot: int = 2000, n_perm: int = 2000,
@@ -67,7 +67,9 @@ def difference_in_differences(first: GapSums, second: GapSums, *, n_boot: int = 
     keep = np.flatnonzero(present)
     a = GapSums(*(x[keep] for x in first))
     b = GapSums(*(x[keep] for x in second))
-    weights = rng.multinomial(n_queries, np.full(n_queries, 1 / n_queries), size=n_boot).astype(float)
+    # bootstrap weights = how often each query is drawn; bincount of drawn indices beats rng.multinomial
+    drawn = rng.integers(0, n_queries, (n_boot, n_queries)) + (np.arange(n_boot) * n_queries)[:, None]
+    weights = np.bincount(drawn.ravel(), minlength=n_boot * n_queries).reshape(n_boot, n_queries).astype(float)
     boot = _bootstrap_gaps(a, weights) - _bootstrap_gaps(b, weights)
     # resampling G queries gives a variance (G-1)/G too small; widen the draws around the estimate to match
     boot = estimate + (boot[np.isfinite(boot)] - estimate) * np.sqrt(n_queries / (n_queries - 1))

@@ -76,6 +76,7 @@ class RunTable:
     outcomes: dict[str, np.ndarray]  # float 0/1/NaN per sample
     unlabelled: int = 0
     notes: list[str] = field(default_factory=list)
+    _sums: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_samples(self) -> int:
@@ -86,11 +87,17 @@ class RunTable:
         n_queries = len(self.queries)
         if condition not in self.conditions:
             return np.zeros(n_queries), np.zeros(n_queries)
-        values = self.outcomes[outcome]
-        keep = (self.condition == self.conditions.index(condition)) & ~np.isnan(values)
-        successes = np.bincount(self.query[keep], weights=values[keep], minlength=n_queries)
-        counts = np.bincount(self.query[keep], minlength=n_queries).astype(float)
-        return successes, counts
+        if outcome not in self._sums:
+            # one pass over the samples per outcome gives the sums of every condition x query cell
+            values = self.outcomes[outcome]
+            keep = ~np.isnan(values)
+            cell = self.condition[keep] * n_queries + self.query[keep]
+            size = len(self.conditions) * n_queries
+            self._sums[outcome] = (np.bincount(cell, weights=values[keep], minlength=size).reshape(-1, n_queries),
+                                   np.bincount(cell, minlength=size).reshape(-1, n_queries).astype(float))
+        successes, counts = self._sums[outcome]
+        code = self.conditions.index(condition)
+        return successes[code], counts[code]
 
     def restricted(self, query_ids: Sequence[str]) -> "RunTable":
         """Only the given queries, coded in the given order (so restricted tables align query by query)."""
