@@ -168,3 +168,15 @@ def test_cli_lint_exit_status_and_variants_listing(tmp_path):
     assert bad.exit_code == 1 and "broken" in bad.output
     listing = runner.invoke(cli, ["frames", "variants"])
     assert listing.exit_code == 0 and "three_tier" in listing.output
+
+
+def test_the_documented_example_frame_lints_clean(tmp_path):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "FRAMES.md").read_text(encoding="utf-8")
+    example = doc.split("```toml\n# frames/lab_notebook.toml\n", 1)[1].split("```", 1)[0]
+    frame = load_frame_file(_write(tmp_path, example, "lab_notebook.toml"))
+    assert lint_frame(frame, [load_scenario(), load_scenario("helpful_only", ["three_tier"])], QUERIES) == []
+    scenario = load_scenario()
+    text = frame.render(scenario, scenario.condition("training"), "q", prefill="basic").text
+    assert text.endswith("Model turn (as logged):\n<SCRATCHPAD_REASONING>The user is asking for")
