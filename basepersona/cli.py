@@ -21,6 +21,7 @@ _STAGE_COMMANDS = [
     "basepersona.commands.stats:compare",
     "basepersona.commands.stats:report",
     "basepersona.commands.stats:plan",
+    "basepersona.commands.stats:study",
 ]
 
 err_console = Console(stderr=True)

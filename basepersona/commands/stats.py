@@ -145,3 +145,38 @@ def plan(gap, target_power, icc, samples, queries, rate, pair_corr, alpha, did, 
                       str(row["total_samples"]), f"{achieved:.3f}")
     console.print(table)
     console.print("[dim]total samples count every condition" + (" of both models" if did else "") + "[/]")
+
+
+@click.command("study")
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option("--boot", "n_boot", type=click.IntRange(100, 100_000), default=2000, show_default=True)
+@click.option("--perm", "n_perm", type=click.IntRange(100, 100_000), default=2000, show_default=True)
+def study(study_file, n_boot, n_perm):
+    """Sample, judge and report a base model and its chat model as one TOML describes (resumable)."""
+    from ..stats.study import load_study, run_study
+
+    plan = load_study(study_file)
+    runs = run_study(plan, announce=lambda message: err_console.print(f"[dim]{message}[/]"))
+    write_study_report(plan.out, runs, n_boot=n_boot, n_perm=n_perm)
+
+
+def write_study_report(out_dir: Path, runs, *, n_boot: int = 2000, n_perm: int = 2000) -> list[Path]:
+    """report.md, report.json, report.csv and the plots of a study's runs, in its output folder."""
+    from ..report import print_analysis, render
+
+    analysis = _analyse(tuple(runs), judge=None, method="auto", training="training", unmonitored="unmonitored",
+                        judge_accuracy=None, confidence=0.95, n_boot=n_boot, n_perm=n_perm, seed=0)
+    print_analysis(analysis, console)
+    written = []
+    for fmt in ("md", "json", "csv"):
+        path = out_dir / f"report.{fmt}"
+        path.write_text(render(analysis, fmt), encoding="utf-8")
+        written.append(path)
+    try:
+        from ..plots import plot_report
+
+        written += plot_report(analysis, out_dir / "report.png")
+    except UserError as exc:  # matplotlib missing: the tables are still written
+        err_console.print(f"[yellow]no plots:[/] {exc}")
+    err_console.print("study report: " + ", ".join(str(p) for p in written))
+    return written
