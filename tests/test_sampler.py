@@ -30,21 +30,29 @@ def test_common_prefix_length():
     assert common_prefix_length([[1, 2, 3]]) == 3
 
 
-def test_greedy_with_reused_caches_equals_plain_generate(tiny_backend):
-    """Shared-prefix cache + per-prompt extension + row copies must not change the model's output,
-    including across the tiny model's 16-token sliding-window layers (prompts are ~60 tokens)."""
-    params = SamplingParams(temperature=0, max_new_tokens=12)
-    requests = [SampleRequest(SHARED + tail, seeds=(0, 1)) for tail in TAILS]
-    ours = _texts(tiny_backend, requests, params)
-    tokenizer, model = tiny_backend.tokenizer, tiny_backend.model
+@pytest.mark.parametrize("backend_name", ["tiny_backend", "tiny_chat_backend"])
+@pytest.mark.parametrize("shared_prefix_attention", [True, False])
+def test_greedy_with_reused_caches_equals_plain_generate(backend_name, shared_prefix_attention, request):
+    """Run-level prefix cache, per-prompt extension and either row copies or shared-prefix attention
+    must not change the model's output: across the tiny Gemma-3's 16-token sliding-window layers
+    (prompts are ~60 tokens, 24 new tokens run past the window) and for a Llama-architecture model."""
+    backend = request.getfixturevalue(backend_name)
+    backend.shared_prefix_attention = shared_prefix_attention
+    params = SamplingParams(temperature=0, max_new_tokens=24)
+    requests = [SampleRequest(SHARED + tail, seeds=(0, 1, 2)) for tail in TAILS]
+    try:
+        ours = _texts(backend, requests, params)
+    finally:
+        backend.shared_prefix_attention = True
+    tokenizer, model = backend.tokenizer, backend.model
     for index, request in enumerate(requests):
         ids = tokenizer(request.prompt, return_tensors="pt")
         assert ids["input_ids"].shape[1] > 40
-        generated = model.generate(**ids, do_sample=False, max_new_tokens=12, min_new_tokens=12,
-                                   suppress_tokens=tiny_backend.banned_ids.tolist())
+        generated = model.generate(**ids, do_sample=False, max_new_tokens=24, min_new_tokens=24,
+                                   suppress_tokens=backend.banned_ids.tolist())
         expected = tokenizer.decode(generated[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
         assert ours[(index, 0)] == expected
-        assert ours[(index, 1)] == expected  # greedy rows are identical
+        assert ours[(index, 1)] == ours[(index, 2)] == expected  # greedy rows are identical
 
 
 def test_same_seed_same_text_and_batch_independence(tiny_backend):

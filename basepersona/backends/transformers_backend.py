@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
@@ -18,6 +19,7 @@ import torch
 
 from ..errors import UserError
 from .base import Completion, ModelInfo, SampleRequest, SamplingParams
+from .shared_prefix import SharedPrefixCache, decode_attention
 from .token_sampling import choose_tokens, sample_stream
 
 
@@ -49,8 +51,11 @@ class _Row:
 class TransformersBackend:
     """Sample continuations with a transformers causal LM, reusing KV caches of shared prefixes."""
 
-    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo, *, max_batch: int = 32):
+    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo, *, max_batch: int = 32,
+                 shared_prefix_attention: bool = True):
         self.model = model.eval()
+        # read the prompt's keys/values once per decode step for all rows (see shared_prefix.py)
+        self.shared_prefix_attention = shared_prefix_attention
         self.tokenizer = tokenizer
         self.info = info
         self.max_batch = max_batch
@@ -90,7 +95,7 @@ class TransformersBackend:
                     seeds = request.seeds[start:start + self.max_batch]
                     began = time.perf_counter()
                     rows = [_Row(index, start + k, sample_stream(seed, request.rng_key)) for k, seed in enumerate(seeds)]
-                    self._decode(prompt_cache, ids[-1], rows, request.stop, params)
+                    self._decode(prompt_cache, len(ids) - 1, ids[-1], rows, request.stop, params)
                     seconds = (time.perf_counter() - began) / len(rows)
                     yield [self._completion(row, len(ids), seconds) for row in rows]
 
@@ -123,11 +128,23 @@ class TransformersBackend:
         return self._forward(ids, cache)
 
     # -- decode ----------------------------------------------------------------------------------
-    def _decode(self, prompt_cache: Any, last_token: int, rows: list[_Row], stop: Sequence[str],
-                params: SamplingParams) -> None:
+    def _decode_cache(self, prompt_cache: Any, prompt_length: int, rows: int, params: SamplingParams):
+        """The cache the decode loop writes to, and the attention mode to run it under."""
+        if self.shared_prefix_attention and rows > 1 and prompt_length > 0:
+            return SharedPrefixCache(prompt_cache, prompt_length, rows, params.max_new_tokens), decode_attention(self.model)
         cache = copy.deepcopy(prompt_cache)
-        if len(rows) > 1 and cache.get_seq_length() > 0:
-            cache.batch_repeat_interleave(len(rows))
+        if rows > 1 and prompt_length > 0:
+            cache.batch_repeat_interleave(rows)
+        return cache, nullcontext()
+
+    def _decode(self, prompt_cache: Any, prompt_length: int, last_token: int, rows: list[_Row],
+                stop: Sequence[str], params: SamplingParams) -> None:
+        cache, attention_mode = self._decode_cache(prompt_cache, prompt_length, len(rows), params)
+        with attention_mode:
+            self._decode_loop(cache, last_token, rows, stop, params)
+
+    def _decode_loop(self, cache: Any, last_token: int, rows: list[_Row], stop: Sequence[str],
+                     params: SamplingParams) -> None:
         active = list(rows)
         input_ids = torch.full((len(rows), 1), last_token, dtype=torch.long, device=self.device)
         longest_stop = max((len(s) for s in stop), default=0)

@@ -42,6 +42,7 @@ def load_transformers_backend(
     trust_remote_code: bool = False,
     revision: str | None = None,
     max_batch: int = 32,
+    shared_prefix_attention: bool = True,
     announce: Callable[[str], None] = print,
 ) -> TransformersBackend:
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -74,4 +75,5 @@ def load_transformers_backend(
         extra={"kind": resolved.kind_hint or ("chat" if has_template else "base"), "dtype": str(torch_dtype).removeprefix("torch."),
                "device": device, "architecture": type(loaded).__name__},
     )
-    return TransformersBackend(loaded, tokenizer, info, max_batch=max_batch)
+    return TransformersBackend(loaded, tokenizer, info, max_batch=max_batch,
+                               shared_prefix_attention=shared_prefix_attention)
