@@ -41,6 +41,7 @@ class LoopbackOpenAIServer:
         self.echo_logprobs = True  # False: echo without logprobs, like a server that cannot score
         self._lock = threading.Lock()  # one generation at a time: the backend keeps cache state
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = False  # so closing the server waits for handlers still running
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
@@ -144,7 +145,10 @@ class LoopbackOpenAIServer:
                 if fault in ("429", "500"):
                     return self._send(int(fault), b'{"error": {"message": "injected fault"}}')
                 if fault == "slow":
+                    # outlast the client's timeout, then answer without touching the model: the
+                    # client has retried by now, and the backend must not run in two threads
                     time.sleep(server.slow_seconds)
+                    return self._send(503, b'{"error": {"message": "too late"}}')
                 routes = {"/v1/completions": server.completions, "/v1/chat/completions": server.chat,
                           "/tokenize": lambda b: {"count": server.backend.count_tokens(b["prompt"])}}
                 if self.path not in routes:
