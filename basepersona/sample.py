@@ -21,6 +21,8 @@ from .frames import Frame, FrameLibrary, RenderedPrompt, cut_turn
 from .queries import Query, QuerySet, load_queries
 from .scenario import Condition, Scenario, load_scenario
 from .shards import parse_shard
+from .synthetic import DocumentSelection
+from .synthetic import select as select_documents
 from .store import (MANIFEST, SAMPLES, JsonlAppender, read_jsonl, sample_id, settings_difference,
                     write_manifest)
 
@@ -39,6 +41,9 @@ class SampleConfig:
     scenario: str = "helpful_only"
     scenario_form: str = "full"
     overrides: dict[str, str] = field(default_factory=dict)  # lab=..., ai_name=..., variant switches
+    variants: tuple[str, ...] = ()  # scenario variants (corpora/scenarios/variants), combinable
+    synthetic_docs: int = 0  # prepend k synthetic documents (the implicit-information setting)
+    synthetic_seed: int = 0
     conditions: tuple[str, ...] = ()  # empty = every condition of the scenario
     prefill: str | None = None  # prefill name or text; None = the frame's default
     queries: str | None = None  # None = built-in set; else a .jsonl/.csv path
@@ -106,7 +111,7 @@ class PreparedRun:
 
 
 def _load_inputs(config: SampleConfig) -> tuple[Scenario, Frame, QuerySet, list[Condition]]:
-    scenario = load_scenario(config.scenario).with_overrides(config.overrides)
+    scenario = load_scenario(config.scenario, variants=config.variants, overrides=config.overrides)
     frame = FrameLibrary(config.frames_dirs).get(config.frame)
     query_set = load_queries(config.queries).select(config.query_ids, config.limit)
     names = config.conditions or tuple(scenario.conditions)
@@ -131,7 +136,12 @@ def _base_settings(config: SampleConfig, scenario: Scenario, frame: Frame, query
         "seed": config.seed,
         "sampling": config.sampling.to_dict(),
         "shard": config.shard,
+        **_documents(config).settings(),
     }
+
+
+def _documents(config: SampleConfig) -> DocumentSelection:
+    return select_documents(config.synthetic_docs, config.synthetic_seed)
 
 
 def _check_out_dir(out_dir: Path, resume: bool) -> dict[str, Any] | None:
@@ -174,13 +184,14 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
         raise UserError(f"--resume refused: the model's weights changed (run has {existing['settings'].get('model_revision')}, "
                         f"now {settings['model_revision']})")
     chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
+    documents = _documents(config).texts(scenario)
     done = _done_indices(out_dir)
     jobs = []
     shard = parse_shard(config.shard)
     for query in shard.select(query_set.queries) if shard else query_set.queries:
         for condition in conditions:
             prompt = frame.render(scenario, condition, query.text, query_id=query.id, form=config.scenario_form,
-                                  prefill=config.prefill, chat_formatter=chat_formatter)
+                                  prefill=config.prefill, chat_formatter=chat_formatter, documents=documents)
             missing = tuple(i for i in range(config.n) if sample_id(condition.name, query.id, i) not in done)
             jobs.append(PromptJob(condition, query, prompt, missing))
     if existing is None:

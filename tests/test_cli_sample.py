@@ -46,7 +46,7 @@ def test_sample_on_tiny_model_then_resume(tiny_base_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra,needle", [
-    (["--frame", "nope"], "known frames: chat, chatlog"),
+    (["--frame", "nope"], "known frames: ama,"),
     (["--n", "0"], "--n must be at least 1"),
     (["--n", "-3"], "--n must be at least 1"),
     (["--limit", "0"], "--limit must be at least 1"),

@@ -54,14 +54,15 @@ def show(name, frames_dirs):
 @click.option("--query", "query_id", default="q001", show_default=True, help="Query id from --queries.")
 @click.option("--queries", default=None, help="Query file. [default: built-in set]")
 @click.option("--scenario", default="helpful_only", show_default=True)
-@click.option("--scenario-form", type=click.Choice(["full", "compact"]), default="full", show_default=True)
+@click.option("--scenario-form", type=click.Choice(["full", "compact", "implicit"]), default="full", show_default=True)
+@click.option("--variant", "variants", multiple=True, help="Scenario variant (repeatable).")
 @click.option("--prefill", default=None, help="Prefill name or text. [default: the frame's]")
 @click.option("--model", default=None, help="Chat model whose template renders a chat frame.")
 @frames_dir_option
-def render(name, condition, query_id, queries, scenario, scenario_form, prefill, model, frames_dirs):
+def render(name, condition, query_id, queries, scenario, scenario_form, variants, prefill, model, frames_dirs):
     """Print the exact prompt a model would continue."""
     frame = FrameLibrary(frames_dirs).get(name)
-    loaded_scenario = load_scenario(scenario)
+    loaded_scenario = load_scenario(scenario, variants=variants)
     query = load_queries(queries).select([query_id]).queries[0]
     formatter = None
     if frame.kind == "chat":

@@ -71,8 +71,11 @@ def _default_out(frame: str, model: str | None) -> Path:
 @click.option("--top-k", type=int, default=0, show_default=True, help="0 = no top-k truncation.")
 @click.option("--max-new-tokens", type=int, default=None, help="[default: 96 on CPU, 512 on GPU]")
 @click.option("--scenario", default="helpful_only", show_default=True, help="Scenario name or .toml path.")
-@click.option("--scenario-form", type=click.Choice(["full", "compact"]), default="full", show_default=True,
-              help="compact fits a 1024-token context (GPT-2 class).")
+@click.option("--scenario-form", type=click.Choice(["full", "compact", "implicit"]), default="full", show_default=True,
+              help="compact fits a 1024-token context (GPT-2 class); implicit states no training facts (use with --synthetic-docs).")
+@click.option("--variant", "variants", multiple=True, help="Scenario variant (repeatable; see `basepersona frames variants`).")
+@click.option("--synthetic-docs", type=int, default=0, show_default=True, help="Prepend K synthetic documents that imply the scenario.")
+@click.option("--synthetic-seed", type=int, default=0, show_default=True, help="Which K documents (seeded choice).")
 @click.option("--condition", "conditions", multiple=True, help="Only these conditions (repeatable). [default: all]")
 @click.option("--prefill", default=None, help="Prefill name (none, tag, basic, however) or literal text. [default: the frame's]")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Scenario overrides, e.g. --set lab=OpenAI.")
@@ -85,7 +88,7 @@ def _default_out(frame: str, model: str | None) -> Path:
 @click.option("--trust-remote-code", is_flag=True, help="Allow a hub model's own Python code to run.")
 @click.option("--max-batch", type=int, default=32, show_default=True, help="Most samples decoded together.")
 def sample(frame, model, backend, queries, query_ids, limit, n, seed, temperature, top_p, top_k, max_new_tokens,
-           scenario, scenario_form, conditions, prefill, sets, frames_dirs, out_dir, shard, resume, device, dtype,
+           scenario, scenario_form, variants, synthetic_docs, synthetic_seed, conditions, prefill, sets, frames_dirs, out_dir, shard, resume, device, dtype,
            trust_remote_code, max_batch):
     """Sample the AI persona's turn for every condition and query of a frame."""
     for name, value in (("--n", n), ("--max-new-tokens", max_new_tokens), ("--max-batch", max_batch)):
@@ -96,7 +99,8 @@ def sample(frame, model, backend, queries, query_ids, limit, n, seed, temperatur
     used_defaults = chosen_limit == "default" or n is None or max_new_tokens is None
     config = SampleConfig(
         model=model, backend=backend, frame=frame, frames_dirs=tuple(frames_dirs), scenario=scenario,
-        scenario_form=scenario_form, overrides=_parse_sets(sets), conditions=tuple(conditions), prefill=prefill,
+        scenario_form=scenario_form, overrides=_parse_sets(sets), variants=tuple(variants),
+        synthetic_docs=synthetic_docs, synthetic_seed=synthetic_seed, conditions=tuple(conditions), prefill=prefill,
         queries=queries, query_ids=tuple(query_ids),
         limit=defaults["limit"] if chosen_limit == "default" else chosen_limit, shard=shard,
         n=n or defaults["n"], seed=seed,
