@@ -50,7 +50,7 @@ def test_samples_equal_the_served_models_own_samples_for_the_same_seeds(server, 
     assert len({c.text for c in remote.values()}) > 1
     bodies = [r["body"] for r in server.requests]
     assert sorted(b["seed"] for b in bodies) == [3, 4, 5] and {b["n"] for b in bodies} == {1}
-    assert all(b["prompt"] == PROMPT and b["max_tokens"] == 10 and b["top_k"] == -1 for b in bodies)
+    assert all(b["prompt"] == PROMPT and b["max_tokens"] == 10 and b["top_k"] == 0 for b in bodies)
     assert all(c.prompt_tokens == tiny_backend.count_tokens(PROMPT) and c.new_tokens > 0 for c in remote.values())
     assert _client(server).count_tokens(PROMPT) == tiny_backend.count_tokens(PROMPT)  # vLLM-style /tokenize
 

@@ -50,8 +50,9 @@ def test_stop_strings_stay_in_the_text_and_special_tokens_are_banned(vllm_backen
                          SamplingParams(max_new_tokens=30))
     stopped = [c for c in completions.values() if c.finish_reason == "stop"]
     assert stopped and all(c.text.endswith(c.stop_sequence) for c in stopped)
-    image = vllm_backend.tokenizer.convert_tokens_to_ids("<start_of_image>")
-    assert vllm_backend._banned.get(image) == -100.0
+    # the same tokens as the transformers backend bans: the tokenizer's special ones, end-of-text excepted
+    for token in ("<unused0>", "<mask>", "<pad>", "<bos>"):
+        assert vllm_backend._banned.get(vllm_backend.tokenizer.convert_tokens_to_ids(token)) == -100.0
     assert vllm_backend.tokenizer.eos_token_id not in vllm_backend._banned
 
 
@@ -62,3 +63,16 @@ def test_forced_choice_scores_are_log_probabilities(vllm_backend):
     for pair in scores.values():
         assert all(s.logprob < 0 and s.tokens >= 1 for s in pair)
     assert scores[0][0].logprob != scores[1][0].logprob
+
+
+def test_greedy_text_and_scores_agree_with_the_transformers_backend(vllm_backend):
+    """Two engines on the same weights (fp32): greedy text equal, forced-choice logprobs within 2e-3."""
+    reference = load_backend("embedded:gemma-3-270m", "transformers", announce=lambda m: None, device="cpu")
+    greedy = SamplingParams(temperature=0, max_new_tokens=16)
+    ours = _texts(vllm_backend, SampleRequest(PROMPT, seeds=(0, 1)), greedy)  # n=2 greedy goes as two n=1 requests
+    theirs = _texts(reference, SampleRequest(PROMPT, seeds=(0,)), greedy)
+    assert ours[0].text == ours[1].text == theirs[0].text
+    prompts, choices = [PROMPT + "<OUTPUT>"], ["<request_fully_accepted/>", "<rejected/>"]
+    for a, b in zip(dict(continuation_logprobs(vllm_backend, prompts, choices))[0],
+                    dict(continuation_logprobs(reference, prompts, choices))[0]):
+        assert a.tokens == b.tokens and a.logprob == pytest.approx(b.logprob, abs=2e-3)

@@ -30,7 +30,7 @@ from .seeds import seed_runs
 _CHAT_OPEN, _CHAT_CLOSE = "\x00chat-messages:", "\x00"
 OPENAI_STOP_LIMIT = 4  # hosted OpenAI accepts at most four stop strings
 OPTIONS = ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "kind",
-           "n_per_request", "extensions", "announce")
+           "n_per_request", "extensions", "top_k_off", "announce")
 
 
 def encode_chat(messages: Sequence[dict[str, str]]) -> str:
@@ -75,7 +75,7 @@ class OpenAIBackend:
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 8, timeout: float = 600.0, max_retries: int = 5, backoff: float = 1.0,
                  kind: str = "base", n_per_request: str = "split", extensions: bool = True,
-                 announce: Any = print):
+                 top_k_off: int = 0, announce: Any = print):
         if kind not in ("base", "chat"):
             raise UserError(f"option kind must be base or chat, not {kind!r}")
         if n_per_request not in ("split", "together"):
@@ -90,6 +90,7 @@ class OpenAIBackend:
         self.policy = RetryPolicy(timeout=float(timeout), max_retries=int(max_retries), backoff=float(backoff))
         self.together = n_per_request == "together"
         self.extensions = bool(extensions)
+        self.top_k_off = int(top_k_off)
         self.info = ModelInfo(model_id=model, backend="openai", revision=None, has_chat_template=True, extra={
             "kind": kind, "base_url": self.base_url, "api_key_env": api_key_env,
             "server_models": self._served_models(),
@@ -153,8 +154,9 @@ class OpenAIBackend:
         if stops:
             body["stop"] = stops
         if self.extensions:
-            # vLLM and llama.cpp names; each server ignores the other's (top_k -1 = off in both)
-            body.update(top_k=params.top_k or -1, min_p=0.0, repetition_penalty=1.0, repeat_penalty=1.0,
+            # vLLM and llama.cpp names; each server ignores the other's. top_k 0 is off in both
+            # (llama-cpp-python refuses -1; vLLM before ~0.9 wanted -1: -o top_k_off=-1)
+            body.update(top_k=params.top_k or self.top_k_off, min_p=0.0, repetition_penalty=1.0, repeat_penalty=1.0,
                         min_tokens=0, ignore_eos=False, include_stop_str_in_output=True, skip_special_tokens=True)
         elif params.top_k:
             raise UserError("top_k is not part of the OpenAI API; drop --top-k or enable extensions=true")
