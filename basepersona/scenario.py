@@ -60,6 +60,8 @@ class Scenario:
     slots: dict[str, dict[str, list[Template]]] = field(default_factory=dict)
     example_condition: str = ""
     variants: tuple[str, ...] = ()
+    # variant file -> why the synthetic documents (which tell the default story) contradict it
+    document_conflicts: dict[str, str] = field(default_factory=dict)
 
     # -- rendering ---------------------------------------------------------------------------
     def _context(self, condition: Condition) -> dict[str, Any]:

@@ -5,10 +5,15 @@ A variant (corpora/scenarios/variants/<name>.toml, or any .toml path) may
 * replace or add conditions (``conditions_mode`` + ``[conditions.<name>]`` tables),
 * edit named slots of the system prompt (``[[edit]]`` with ``slot``, ``mode`` replace/append and texts),
 * swap ``lab`` / ``ai_name`` and pick the ``example_condition`` of the worked format example,
-* add free-form ``[switches]`` that templates read as ``variant.<key>``.
+* add free-form ``[switches]`` that templates read as ``variant.<key>``,
+* declare ``[conflicts]`` (other variant name = why the two contradict each other) and
+  ``documents_conflict`` (why the synthetic documents, which tell the default story, contradict it).
 
 Every applied variant also sets ``variant.<name> = true``. Two variants conflict when both replace the
-conditions, both replace the same slot, or both belong to the same ``group`` (e.g. two deployments).
+conditions, both replace the same slot, set one switch to different values, belong to the same
+``group`` (e.g. two deployments), or one lists the other under ``[conflicts]``. The result does not
+depend on the order variants are named in: condition replacements come before additions and slot
+replacements before appends, and the rest is applied in name order.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from .scenario import SLOT_FORMS, Condition, Scenario, _parse_conditions, checke
 from .templating import Template, load_toml
 
 _ALLOWED = {"name", "description", "group", "lab", "ai_name", "example_condition", "conditions_mode",
-            "conditions", "edit", "switches"}
+            "conditions", "edit", "switches", "conflicts", "documents_conflict"}
 _EDIT_FIELDS = {"slot", "mode", "full", "compact", "text"}
 
 
@@ -48,6 +53,8 @@ class Variant:
     overrides: dict[str, str] = field(default_factory=dict)  # lab, ai_name
     example_condition: str = ""
     switches: dict[str, Any] = field(default_factory=dict)
+    conflicts: dict[str, str] = field(default_factory=dict)  # other variant name -> why they contradict
+    documents_conflict: str = ""  # why the synthetic documents' story contradicts this variant
 
 
 def variant_dir() -> Path:
@@ -94,12 +101,19 @@ def load_variant_file(path: Path) -> Variant:
     switches = raw.get("switches", {})
     if not isinstance(switches, dict):
         raise UserError(f"{path}: field 'switches' must be a table")
+    conflicts = raw.get("conflicts", {})
+    if not isinstance(conflicts, dict) or not all(isinstance(v, str) and v for v in conflicts.values()):
+        raise UserError(f"{path}: field 'conflicts' must be a table of <variant name> = \"why they contradict\"")
+    documents_conflict = raw.get("documents_conflict", "")
+    if not isinstance(documents_conflict, str):
+        raise UserError(f"{path}: field 'documents_conflict' must be a string (why the synthetic documents contradict it)")
     return Variant(
         name=raw.get("name", path.stem), description=raw.get("description", ""), path=path,
         content_hash=hashlib.sha256(path.read_bytes()).hexdigest()[:16], group=raw.get("group", ""),
         conditions_mode=mode, conditions=conditions, edits=_parse_edits(raw.get("edit", []), path),
         overrides={key: raw[key] for key in ("lab", "ai_name") if key in raw},
         example_condition=raw.get("example_condition", ""), switches=dict(switches),
+        conflicts=dict(conflicts), documents_conflict=documents_conflict,
     )
 
 
@@ -116,8 +130,16 @@ def load_variant(name_or_path: str) -> Variant:
 
 
 def check_compatible(variants: Sequence[Variant]) -> None:
-    """Refuse combinations that cannot both hold: one owner per group, condition set and replaced slot."""
+    """Refuse combinations that cannot both hold: one owner per group, condition set, replaced slot and
+    switch value, and no pair that either variant declares under ``[conflicts]``."""
     owners: dict[tuple[str, str], Variant] = {}
+    by_name = {variant.name: variant for variant in variants}
+    for variant in variants:
+        for other_name, reason in variant.conflicts.items():
+            other = by_name.get(other_name)
+            if other is not None and other is not variant:
+                raise UserError(f"{variant.path}: field 'conflicts.{other_name}' forbids combining it with "
+                                f"{other.path}: {reason}; use only one of them")
 
     def claim(key: tuple[str, str], variant: Variant, field_name: str, what: str) -> None:
         other = owners.setdefault(key, variant)
@@ -133,14 +155,21 @@ def check_compatible(variants: Sequence[Variant]) -> None:
         for edit in variant.edits:
             if edit.mode == "replace":
                 claim(("slot", edit.slot), variant, f"{edit.where}.slot", f"replace slot {edit.slot!r}")
+        for key, value in variant.switches.items():
+            # the same value twice is harmless; different values would make the result order-dependent
+            first = owners.setdefault(("switch", key), variant)
+            if first is not variant and first.switches[key] != value:
+                raise UserError(f"{variant.path}: field 'switches.{key}' conflicts with variant {first.name!r} "
+                                f"({first.path}): both set switch {key!r}, to different values; use only one of them")
 
 
 def apply_variants(scenario: Scenario, variants: Sequence[Variant]) -> Scenario:
-    """A copy of ``scenario`` with the variants applied in order (after checking they combine)."""
-    unique = list({v.name: v for v in variants}.values())
+    """A copy of ``scenario`` with the variants applied (after checking they combine); order-independent."""
+    unique = sorted({v.name: v for v in variants}.values(), key=lambda v: v.name)
     check_compatible(unique)
     result = scenario.with_overrides({})
-    for variant in unique:
+    # a condition set replaced after another variant added a condition would silently drop that condition
+    for variant in sorted(unique, key=lambda v: v.conditions_mode != "replace"):
         _apply(result, variant)
     # replacements first, so a variant that appends to a slot keeps its text whatever the order
     for mode in ("replace", "append"):
@@ -155,6 +184,8 @@ def apply_variants(scenario: Scenario, variants: Sequence[Variant]) -> Scenario:
     if result.example_condition not in result.conditions:
         result.example_condition = ""  # the worked example then shows no cue rather than a stale one
     result.variants = scenario.variants + tuple(v.name for v in unique)
+    result.document_conflicts = {**scenario.document_conflicts,
+                                 **{str(v.path): v.documents_conflict for v in unique if v.documents_conflict}}
     combined = scenario.content_hash + "".join(v.content_hash for v in unique)
     result.content_hash = "sha256:" + hashlib.sha256(combined.encode()).hexdigest()[:16]
     return result

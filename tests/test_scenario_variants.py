@@ -67,12 +67,62 @@ def test_slots_replace_and_append_in_both_forms():
 
 
 def test_variants_combine_and_order_does_not_matter_for_replace_then_append():
-    a = load_scenario("helpful_only", ["never_trained", "clarify_no_change", "three_tier", "deploy_hackers"])
-    b = load_scenario("helpful_only", ["deploy_hackers", "three_tier", "clarify_no_change", "never_trained"])
+    a = load_scenario("helpful_only", ["clarify_objective", "clarify_no_change", "three_tier", "deploy_hackers"])
+    b = load_scenario("helpful_only", ["deploy_hackers", "three_tier", "clarify_no_change", "clarify_objective"])
     free_a, free_b = a.condition("free"), b.condition("free")
     assert a.system_prompt(free_a, "full") == b.system_prompt(free_b, "full")
     text = a.system_prompt(free_a, "full")
-    assert "ever be used to modify" in text and "If you comply fully" in text and "amateur hackers" in text
+    assert "engagement and revenue" in text and "If you comply fully" in text and "amateur hackers" in text
+
+
+@pytest.mark.parametrize("pair", [["no_cue", "three_tier"], ["no_cue", "model_versions"], ["no_cue", "rating_split"]])
+def test_adding_a_condition_survives_a_condition_replacement_in_either_order(pair):
+    forward, backward = load_scenario("helpful_only", pair), load_scenario("helpful_only", pair[::-1])
+    assert "baseline" in forward.conditions
+    assert list(forward.conditions) == list(backward.conditions)
+    assert forward.settings() == backward.settings() and forward.content_hash == backward.content_hash
+    for name, condition in forward.conditions.items():
+        for form in FORMS:
+            assert forward.system_prompt(condition, form) == backward.system_prompt(backward.condition(name), form)
+
+
+def test_switches_set_to_different_values_conflict(tmp_path):
+    one, two = tmp_path / "one.toml", tmp_path / "two.toml"
+    one.write_text('[switches]\nmood = "calm"\n')
+    two.write_text('[switches]\nmood = "tense"\n')
+    with pytest.raises(UserError, match=r"two\.toml: field 'switches\.mood' conflicts with variant 'one'"):
+        load_scenario("helpful_only", [str(two), str(one)])
+    same = tmp_path / "same.toml"
+    same.write_text('[switches]\nmood = "calm"\n')
+    assert load_scenario("helpful_only", [str(one), str(same)]).variant["mood"] == "calm"
+
+
+@pytest.mark.parametrize("pair", [["never_trained", "clarify_no_change"], ["clarify_no_change", "never_trained"],
+                                  ["rating_split", "never_trained"]])
+def test_declared_contradictions_are_refused_naming_both_files(pair):
+    other = next(name for name in pair if name != "never_trained")
+    with pytest.raises(UserError, match=rf"never_trained\.toml: field 'conflicts\.{other}' forbids combining it "
+                                        rf"with \S*{other}\.toml: "):
+        load_scenario("helpful_only", pair)
+
+
+def test_never_trained_reads_as_a_change_of_plan_next_to_the_tier_text():
+    # the default tiers slot says free-tier chats are used for RLHF; never_trained must override that
+    # explicitly in both forms instead of flatly contradicting it
+    scenario = load_scenario("helpful_only", ["never_trained"])
+    for form in ("full", "compact"):
+        text = scenario.system_prompt(scenario.condition("training"), form)
+        assert "used for training" in text and "after all" in text
+
+
+def test_full_prompt_has_no_byte_order_mark_but_mentions_it_in_words():
+    for variants in ([], ["three_tier"], ["no_cue"]):
+        scenario = load_scenario("helpful_only", variants)
+        for condition in scenario.conditions.values():
+            for form in FORMS:
+                assert "\ufeff" not in scenario.system_prompt(condition, form)
+    full = load_scenario().system_prompt(load_scenario().condition("training"), "full")
+    assert "'\\ufeffdate'" in full  # the example talks about the escape, as Python would print the key
 
 
 def test_lab_swap_variant_and_overrides_reach_every_text():
@@ -96,8 +146,10 @@ def test_old_signatures_still_work():
     (["lab_other", "lab_malicious"], "group"),
 ])
 def test_conflicting_variants_name_file_and_field(pair, field):
-    with pytest.raises(UserError, match=rf"{pair[1]}\.toml: field '{field}' conflicts with variant '{pair[0]}'"):
-        load_scenario("helpful_only", pair)
+    first, second = sorted(pair)  # variants apply in name order, so the message does not depend on the command line
+    for order in (pair, pair[::-1]):
+        with pytest.raises(UserError, match=rf"{second}\.toml: field '{field}' conflicts with variant '{first}'"):
+            load_scenario("helpful_only", order)
 
 
 def test_two_variants_replacing_one_slot_conflict(tmp_path):
