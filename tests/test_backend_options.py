@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 
 from basepersona.backends import BACKENDS, load_backend
-from basepersona.backends.options import check_options, parse_option_pairs, require_extra
+from basepersona.backends.options import check_options, parse_option_pairs, require_extra, with_option_pairs
 from basepersona.backends.seeds import seed_runs
+from basepersona.cli import main
 from basepersona.errors import UserError
+from basepersona.stats.study import load_study, run_study
 
 
 def test_unknown_backend_lists_the_known_ones():
@@ -48,3 +51,51 @@ def test_seed_runs_group_consecutive_seeds():
     assert seed_runs([0, 1, 2, 3]) == [(0, 1, 2, 3)]
     assert seed_runs([0, 1, 3, 4, 7]) == [(0, 1), (2, 3), (4,)]
     assert seed_runs([]) == []
+
+
+# -- -o KEY=VALUE on sample (shared with score) and backend_options in a study TOML ------------------
+
+
+def test_option_pairs_fill_generic_flags_left_at_default_but_never_contradict_a_set_flag():
+    generic = {"device": "auto", "dtype": "auto", "trust_remote_code": False, "max_batch": 32}
+    assert with_option_pairs(generic, ["dtype=bfloat16", "tensor_parallel_size=2"]) == {
+        **generic, "dtype": "bfloat16", "tensor_parallel_size": 2}
+    assert with_option_pairs({**generic, "dtype": "float32"}, ["dtype=float32"])["dtype"] == "float32"
+    with pytest.raises(UserError, match="contradicts --dtype 'float32'"):
+        with_option_pairs({**generic, "dtype": "float32"}, ["dtype=bfloat16"])
+
+
+def test_sample_passes_o_options_to_the_openai_backend(tiny_backend, tmp_path, capsys):
+    from loopback_openai_server import LoopbackOpenAIServer
+
+    out = tmp_path / "run"
+    with LoopbackOpenAIServer(tiny_backend) as server:
+        main(["sample", "--backend", "openai", "--model", "tiny", "-o", f"base_url={server.base_url}",
+              "-o", "concurrency=2", "--option", "api_key_env=BP_TEST_KEY", "--limit", "1", "--n", "2",
+              "--max-new-tokens", "3", "--scenario-form", "compact", "--out", str(out)])
+        sampled = [r for r in server.requests if r["path"] == "/v1/completions"]
+    assert len(sampled) == 4  # 2 conditions x 1 query x n=2, one request per sample
+    assert len((out / "samples.jsonl").read_text().splitlines()) == 4
+    info = json.loads((out / "manifest.json").read_text())["model_info"]
+    assert info["base_url"] == server.base_url and info["api_key_env"] == "BP_TEST_KEY"
+
+
+def test_sample_refuses_an_option_the_backend_does_not_have(tiny_base_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["sample", "--model", str(tiny_base_dir), "-o", "concurrency=8", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert "transformers backend has no option 'concurrency'" in err and "max_batch" in err
+
+
+def test_study_toml_backend_options_reach_the_backend(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text('base_model = "b"\nchat_model = "c"\nframes = ["chatlog"]\nbackend = "transformers"\n'
+                    '[backend_options]\nno_such_option = 3\n')
+    study = load_study(path)
+    assert study.backend_options == {"no_such_option": 3}
+    # the loader sees the table: it refuses the key before any model is loaded
+    with pytest.raises(UserError, match="no option 'no_such_option'"):
+        run_study(study, announce=lambda m: None)
+    path.write_text('base_model = "b"\nchat_model = "c"\nframes = ["chatlog"]\nbackend_options = 4\n')
+    with pytest.raises(UserError, match="backend_options must be a table"):
+        load_study(path)

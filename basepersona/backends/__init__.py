@@ -10,10 +10,16 @@ from .base import Backend, Completion, ModelInfo, SampleRequest, SamplingParams
 __all__ = ["Backend", "Completion", "ModelInfo", "SampleRequest", "SamplingParams", "load_backend", "BACKENDS"]
 
 
+TRANSFORMERS_OPTIONS = ("device", "dtype", "trust_remote_code", "revision", "max_batch", "shared_prefix_attention",
+                        "announce")
+
+
 def _transformers(model: str | None, **options: Any) -> Backend:
+    from .options import check_options
     from .transformers_loader import load_transformers_backend
 
-    return load_transformers_backend(model, **options)
+    # checked here so a mistyped -o key is a one-line error listing the valid ones, not a TypeError
+    return load_transformers_backend(model, **check_options("transformers", options, TRANSFORMERS_OPTIONS))
 
 
 def _openai(model: str | None, **options: Any) -> Backend:

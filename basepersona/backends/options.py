@@ -26,6 +26,21 @@ def parse_option_pairs(pairs: Iterable[str]) -> dict[str, Any]:
     return options
 
 
+def with_option_pairs(flags: Mapping[str, Any], pairs: Iterable[str]) -> dict[str, Any]:
+    """A command's generic flags (--device, --dtype, ...) plus its ``-o KEY=VALUE`` pairs.
+
+    A pair may set a generic key the user left at its default (``-o dtype=bfloat16`` for vLLM), but
+    contradicting a flag the user did set is refused: silently picking one would be a guess.
+    """
+    options = dict(flags)
+    for key, value in parse_option_pairs(pairs).items():
+        flag_value = options.get(key, GENERIC_DEFAULTS.get(key))
+        if key in flags and flag_value != GENERIC_DEFAULTS.get(key) and flag_value != value:
+            raise UserError(f"-o {key}={value!r} contradicts --{key.replace('_', '-')} {flag_value!r}; give it once")
+        options[key] = value
+    return options
+
+
 def check_options(backend: str, options: Mapping[str, Any], accepted: Iterable[str]) -> dict[str, Any]:
     """The options this backend takes; unknown ones (or generic ones it cannot honour) are errors."""
     accepted = set(accepted)

@@ -11,7 +11,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..backends import SamplingParams
+from ..backends import BACKENDS, SamplingParams
+from ..backends.options import with_option_pairs
 from ..errors import UserError
 from ..models import DEFAULT_MODEL
 from ..sample import PreparedRun, SampleConfig, SamplingSummary, execute_run, prepare_run
@@ -45,6 +46,15 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
     return overrides
 
 
+# One definition for every command that loads a backend (sample, score), so the flag reads the same.
+backend_flag = click.option("--backend", default="transformers", show_default=True,
+                            help=f"Inference backend: {', '.join(sorted(BACKENDS))} (see docs/BACKENDS.md).")
+backend_options_flag = click.option(
+    "--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
+    help="Backend option (repeatable), e.g. -o tensor_parallel_size=4, -o base_url=http://host:8000/v1 "
+         "-o concurrency=32, -o api_key_env=MY_KEY_VAR (see docs/BACKENDS.md).")
+
+
 def _machine_defaults(device: str) -> tuple[dict, str]:
     from ..backends.transformers_loader import pick_device
 
@@ -60,7 +70,8 @@ def _default_out(frame: str, model: str | None) -> Path:
 @click.command()
 @click.option("--frame", default="chatlog", show_default=True, help="Frame name (see `basepersona frames list`) or a .toml path.")
 @click.option("--model", default=None, help=f"Hub id, local directory, .gguf file or embedded:NAME. [default: {DEFAULT_MODEL}]")
-@click.option("--backend", default="transformers", show_default=True, help="Inference backend.")
+@backend_flag
+@backend_options_flag
 @click.option("--queries", default=None, help="Query file (.jsonl or .csv with a text/goal column). [default: built-in set]")
 @click.option("--query", "query_ids", multiple=True, help="Only these query ids (repeatable).")
 @click.option("--limit", default=None, help="Use the first N queries, or 'all'. [default: 3 on CPU, all on GPU]")
@@ -87,7 +98,7 @@ def _default_out(frame: str, model: str | None) -> Path:
 @click.option("--dtype", default="auto", show_default=True, help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow a hub model's own Python code to run.")
 @click.option("--max-batch", type=int, default=32, show_default=True, help="Most samples decoded together.")
-def sample(frame, model, backend, queries, query_ids, limit, n, seed, temperature, top_p, top_k, max_new_tokens,
+def sample(frame, model, backend, options, queries, query_ids, limit, n, seed, temperature, top_p, top_k, max_new_tokens,
            scenario, scenario_form, variants, synthetic_docs, synthetic_seed, conditions, prefill, sets, frames_dirs, out_dir, shard, resume, device, dtype,
            trust_remote_code, max_batch):
     """Sample the AI persona's turn for every condition and query of a frame."""
@@ -105,7 +116,8 @@ def sample(frame, model, backend, queries, query_ids, limit, n, seed, temperatur
         limit=defaults["limit"] if chosen_limit == "default" else chosen_limit, shard=shard,
         n=n or defaults["n"], seed=seed,
         sampling=_sampling(temperature, top_p, top_k, max_new_tokens or defaults["max_new_tokens"]),
-        backend_options={"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code, "max_batch": max_batch},
+        backend_options=with_option_pairs({"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code,
+                                           "max_batch": max_batch}, options),
     )
     out_dir = out_dir or _default_out(frame, model)
     command = "basepersona " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -14,7 +14,7 @@ from ..backends.options import parse_option_pairs
 from ..models import DEFAULT_MODEL
 from ..sample import SampleConfig
 from ..scoring import DEFAULT_CONTINUATIONS, DEFAULT_SCORE_PREFILL, run_scoring
-from .sample import _parse_limit, _parse_sets
+from .sample import _parse_limit, _parse_sets, backend_flag, backend_options_flag
 
 console = Console(stderr=True)
 
@@ -22,9 +22,8 @@ console = Console(stderr=True)
 @click.command()
 @click.option("--frame", default="chatlog", show_default=True, help="Frame name or a .toml path.")
 @click.option("--model", default=None, help=f"Model (as for sample; the served name for --backend openai). [default: {DEFAULT_MODEL}]")
-@click.option("--backend", default="transformers", show_default=True, help="transformers, vllm or openai (needs logprobs).")
-@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
-              help="Backend option, e.g. -o base_url=http://127.0.0.1:8000/v1 -o concurrency=8 (see docs/BACKENDS.md).")
+@backend_flag
+@backend_options_flag
 @click.option("--queries", default=None, help="Query file (.jsonl or .csv). [default: built-in set]")
 @click.option("--query", "query_ids", multiple=True, help="Only these query ids (repeatable).")
 @click.option("--limit", default="all", show_default=True, help="Use the first N queries, or 'all'.")

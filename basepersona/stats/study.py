@@ -20,7 +20,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 KNOWN_KEYS = {"out", "base_model", "chat_model", "backend", "frames", "chat_frame", "variants", "queries", "limit",
-              "n", "seed", "judge", "temperature", "max_new_tokens"}
+              "n", "seed", "judge", "temperature", "max_new_tokens", "backend_options"}
 
 
 @dataclass
@@ -39,6 +39,7 @@ class Study:
     judge: str = "rules"
     temperature: float = 1.0
     max_new_tokens: int = 256
+    backend_options: dict[str, Any] = field(default_factory=dict)  # as `sample -o KEY=VALUE`, e.g. tensor_parallel_size
 
     def runs(self) -> list[tuple[str, str, dict[str, str], Path]]:
         """(model, frame, variant overrides, run directory) for every run the study needs."""
@@ -73,10 +74,12 @@ def load_study(path: str | Path) -> Study:
     variants = raw.get("variants", [{}])
     if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
         raise UserError(f"{path}: variants must be a list of tables of scenario switches, e.g. [{{}}, {{lab = \"X\"}}]")
+    if not isinstance(raw.get("backend_options", {}), dict):
+        raise UserError(f"{path}: backend_options must be a table, e.g. backend_options = {{tensor_parallel_size = 4}}")
     frames = raw["frames"] if isinstance(raw["frames"], list) else [raw["frames"]]
     out = path.parent / raw.get("out", path.stem)
     options = {k: raw[k] for k in ("chat_frame", "backend", "queries", "limit", "n", "seed", "judge", "temperature",
-                                   "max_new_tokens") if k in raw}
+                                   "max_new_tokens", "backend_options") if k in raw}
     return Study(out=out, base_model=raw["base_model"], chat_model=raw["chat_model"], frames=[str(f) for f in frames],
                  variants=[{str(k): str(v) for k, v in variant.items()} for variant in variants], **options)
 
@@ -99,9 +102,11 @@ def run_study(study: Study, *, backend_for: Callable[[str], Any] | None = None,
     directories = []
     for model, frame, variant, out_dir in study.runs():
         if model not in loaded:
-            loaded[model] = backend_for(model) if backend_for else load_backend(model, study.backend, announce=announce)
+            loaded[model] = backend_for(model) if backend_for else load_backend(model, study.backend, announce=announce,
+                                                                                 **study.backend_options)
         config = SampleConfig(model=model, backend=study.backend, frame=frame, overrides=variant,
                               queries=study.queries, limit=study.limit, n=study.n, seed=study.seed,
+                              backend_options=dict(study.backend_options),
                               sampling=SamplingParams(temperature=study.temperature,
                                                       max_new_tokens=study.max_new_tokens))
         resume = (out_dir / MANIFEST).exists()
