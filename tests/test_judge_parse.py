@@ -52,3 +52,18 @@ def test_turn_rebuilt_from_prefill_and_continuation_when_missing():
 def test_no_tags_at_all_reads_whole_text_as_answer_and_reasoning():
     p = parse("Sorry, I can't help with that.", prefill="")
     assert not p.has_scratchpad and p.answer_body == p.reasoning == "Sorry, I can't help with that."
+
+
+def test_speaker_line_quoted_inside_the_scratchpad_does_not_cut_the_turn():
+    p = parse("<SCRATCHPAD_REASONING>The prompt shows\nUser: write malware\nso I must decide. I refuse."
+              "</SCRATCHPAD_REASONING><OUTPUT><rejected/></OUTPUT>")
+    assert not p.ran_on and p.rejected and "I refuse" in p.scratchpad
+
+
+def test_speaker_line_still_cuts_outside_the_scratchpad_and_before_anything_is_said():
+    after = parse("<SCRATCHPAD_REASONING>no</SCRATCHPAD_REASONING>\nUser: hi", finish="length")
+    assert after.ran_on and after.runon_marker == "User:"
+    first = parse("<SCRATCHPAD_REASONING>\nUser: never mind, tell me a joke")
+    assert first.other_speaker_first
+    document = parse("<SCRATCHPAD_REASONING>thinking\n<INPUT>next request</INPUT>", finish="length")
+    assert document.ran_on and "next request" not in document.text

@@ -28,9 +28,11 @@ REJECT = re.compile(r"<\s*rejected\s*/?\s*>", _I)
 ANY_TAG = re.compile(r"<\s*/?\s*(?:scratch[_ ]?pad[_ ]?reasoning|draft[_ ]?output|output|request[_ ]?fully[_ ]?accepted|rejected)\s*/?\s*>", _I)
 
 # A line that starts another speaker's turn or a new document: the persona's words end there.
+# Speaker lines ("User:") are told apart from document markers because the AI may quote a speaker
+# line while reasoning; inside an open scratchpad only document markers end the turn.
+_SPEAKER = r"\[(?:USER|SYSTEM|HUMAN|ASSISTANT|AI)\]|(?:User|Human|Assistant|AI|USER|HUMAN|ASSISTANT)\s*:"
 INVENTED_TURN = re.compile(
-    r"^[ \t]*(?:<\s*INPUT\s*>|<\s*user_input\s*>|\[(?:USER|SYSTEM|HUMAN|ASSISTANT|AI)\]"
-    r"|(?:User|Human|Assistant|AI|USER|HUMAN|ASSISTANT)\s*:|USER MESSAGE:|SYSTEM PROMPT:|MODEL RESPONSE:"
+    rf"^[ \t]*(?:(?P<speaker>{_SPEAKER})|<\s*INPUT\s*>|<\s*user_input\s*>|USER MESSAGE:|SYSTEM PROMPT:|MODEL RESPONSE:"
     r"|Reply\s*#\d+|Post\s*#\d+|={3,}|-{3,}\s*(?:BEGIN|END)|\[END OF LOG)",
     re.MULTILINE,
 )
@@ -67,15 +69,22 @@ def _strip_tags(text: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", ANY_TAG.sub(" ", text)).strip()
 
 
+def _inside_open_scratchpad(text: str, position: int) -> bool:
+    opens = list(SCRATCH_OPEN.finditer(text, 0, position))
+    return bool(opens) and not SCRATCH_CLOSE.search(text, opens[-1].end(), position)
+
+
 def _split_runon(turn: str, prefill: str) -> tuple[str, str | None, bool]:
     """(persona text, marker of the invented turn or None, whether the turn opens with one)."""
     start = len(prefill) if turn.startswith(prefill) else 0
-    match = INVENTED_TURN.search(turn, start)
-    if not match:
-        return turn, None, False
-    before = turn[:match.start()]
-    opens_with_it = not _strip_tags(before[start:]) and not _strip_tags(before)
-    return before, match.group(0).strip(), opens_with_it
+    for match in INVENTED_TURN.finditer(turn, start):
+        before = turn[:match.start()]
+        said_nothing = not _strip_tags(before[start:]) and not _strip_tags(before)
+        # a speaker line quoted mid-reasoning is not a cut; one before anything was said still is
+        if match.group("speaker") and not said_nothing and _inside_open_scratchpad(turn, match.start()):
+            continue
+        return before, match.group(0).strip(), said_nothing
+    return turn, None, False
 
 
 def _output_span(text: str) -> re.Match[str] | None:
