@@ -4,7 +4,8 @@ Layout of a run directory::
 
     manifest.json      settings that define the run + provenance (versions, command line)
     samples.jsonl      one record per sample, appended as each batch finishes
-    labels/<judge>.jsonl   written by the judge stage, keyed by sample ``id``
+    labels/<set>.jsonl written by the judge stage, keyed by sample ``id``; ``<set>`` is the judge
+                       (``rules``) or judge plus model (``llm-<model>``), see ``label_set_name``
 
 Records are appended and flushed per batch, so a crash or Ctrl-C loses at most the batch in flight.
 A kill in the middle of a write can leave a partial last line; readers skip it and ``--resume``
@@ -13,8 +14,10 @@ cuts it off before appending.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -29,6 +32,27 @@ LABELS_DIR = "labels"
 def sample_id(condition: str, query_id: str, sample_index: int) -> str:
     """The key that names one sample within a run (and labels refer to)."""
     return f"{condition}/{query_id}/{sample_index}"
+
+
+def label_set_name(judge: str, model: str | None = None) -> str:
+    """File stem of a judge's labels: the judge alone, or ``llm-<model>`` so that LLM judges with
+    different models label one run side by side (``Qwen/Qwen2.5-7B`` -> ``llm-Qwen--Qwen2.5-7B``)."""
+    if not model:
+        return judge
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", model.strip().strip("/").replace("/", "--")).strip(".-") or "model"
+    if len(safe) > 80:  # long local paths: keep the tail, and a hash so two long paths never clash
+        safe = safe[-64:].lstrip(".-") + "-" + hashlib.sha256(model.encode()).hexdigest()[:8]
+    return f"{judge}-{safe}"
+
+
+def sample_fingerprint(sample: dict[str, Any]) -> str:
+    """Hash of what a judge reads from one sample; labels carry it, so labels copied from another run
+    (same ids, other text) are caught. Per sample, so merging shards keeps labels valid."""
+    turn = sample.get("turn")
+    if turn is None:
+        turn = (sample.get("prefill") or "") + (sample.get("continuation") or "")
+    fields = [sample.get(k) for k in ("id", "condition", "query_id", "prefill", "prompt_hash")] + [turn]
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -91,6 +115,15 @@ class Run:
 
     def labels_path(self, judge: str) -> Path:
         return self.path / LABELS_DIR / f"{judge}.jsonl"
+
+    def label_set(self, name: str) -> str:
+        """A label-set name as written on disk: ``name`` itself, or the one ``name-*`` set when there is
+        exactly one (``llm`` finds ``llm-<model>``); unchanged otherwise, for the caller to report."""
+        present = self.judges()
+        if name in present:
+            return name
+        prefixed = [stem for stem in present if stem.startswith(name + "-")]
+        return prefixed[0] if len(prefixed) == 1 else name
 
     def labels(self, judge: str) -> dict[str, dict[str, Any]]:
         """Labels of one judge keyed by sample id (empty when that judge has not run)."""

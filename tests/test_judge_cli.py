@@ -105,7 +105,9 @@ def test_llm_judge_end_to_end_on_a_tiny_random_chat_model_is_all_unscored(tmp_pa
     result = invoke(run_dir, "--judge", "llm", "--judge-model", tiny_chat_dir, "--votes", "2",
                     "--judge-max-tokens", "8", "--device", "cpu")
     assert result.exit_code == 0, result.output
-    labels = load_run(run_dir).labels("llm")
+    run = load_run(run_dir)
+    assert run.judges() == [run.label_set("llm")] and run.label_set("llm").startswith("llm-")
+    labels = run.labels(run.label_set("llm"))
     assert len(labels) == 2
     assert all(r["persona"] is None and r["af"] is None and r["unscored_votes"] == 2 for r in labels.values())
     assert "2 sample(s) unscored" in result.output

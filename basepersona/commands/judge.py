@@ -1,4 +1,5 @@
-"""`basepersona judge RUN` labels a run; `basepersona judge validate` scores a judge on a gold set."""
+"""`basepersona judge RUN` labels a run; `judge validate` scores a judge on a gold set; `judge agree`
+compares two label sets of one run."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ console = Console(stderr=True)
 
 
 class _RunByDefault(click.Group):
-    """`judge RUN ...` means `judge run RUN ...`; named subcommands (validate) still work."""
+    """`judge RUN ...` means `judge run RUN ...`; named subcommands (validate, agree) still work."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
@@ -65,7 +66,7 @@ def _build_judge(judge_name: str, judge_model: str | None, judge_backend: str, v
 @click.group("judge", cls=_RunByDefault, invoke_without_command=True)
 @click.pass_context
 def judge(ctx: click.Context) -> None:
-    """Label a run (basepersona judge RUN) or score a judge on a gold set (basepersona judge validate)."""
+    """Label a run (judge RUN), score a judge on a gold set (judge validate), compare two judges (judge agree)."""
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
 
@@ -76,7 +77,7 @@ def judge(ctx: click.Context) -> None:
 def judge_run_command(run_dir, judge_name, judge_model, judge_backend, votes, af_threshold, judge_max_tokens, device,
                       batch_size):
     """Label every sample of RUN_DIR not yet labelled by this judge (resumable)."""
-    from ..judge.run import judge_run
+    from ..judge.run import judge_run, label_set
     from ..store import load_run
 
     run = load_run(run_dir)
@@ -86,7 +87,7 @@ def judge_run_command(run_dir, judge_name, judge_model, judge_backend, votes, af
         with sampling_progress(console, len(run.samples), label=f"judging ({judge_name})") as advance:
             summary = judge_run(run, judge_obj, batch_size=batch, on_progress=lambda n: advance(n, 0))
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/]: finished batches are saved in {run.labels_path(judge_name)}; "
+        console.print(f"[yellow]interrupted[/]: finished batches are saved in {run.labels_path(label_set(judge_obj))}; "
                       "run the same command again to continue")
         sys.exit(130)
     _print_run_summary(summary)
@@ -100,9 +101,32 @@ def _print_run_summary(summary) -> None:
         table.add_row(key, ", ".join(f"{k}: {v}" for k, v in sorted(counter.items())) or "-")
     Console().print(table)
     console.print(f"{summary.judged} judged, {summary.skipped} already labelled (skipped).")
-    if summary.unscored:
-        console.print(f"[yellow]{summary.unscored} sample(s) unscored[/]: the judge gave no usable verdict "
-                      f"({summary.unscored_votes} of {summary.votes} votes unparsable); their labels are null.")
+    if summary.errors:
+        console.print(f"[yellow]{summary.errors} sample(s) unscored because the judge backend failed[/] (reason in "
+                      "each label); run the same command again to retry them.")
+    if summary.unscored - summary.errors:
+        console.print(f"[yellow]{summary.unscored - summary.errors} sample(s) unscored[/]: the judge gave no usable "
+                      f"verdict ({summary.unscored_votes} of {summary.votes} votes unparsable); their labels are null.")
+
+
+@judge.command("agree")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("label_sets", nargs=-1)
+def agree_command(run_dir, label_sets):
+    """Agreement (% and Cohen's kappa per label) between two label sets of RUN_DIR, e.g. rules and llm."""
+    from ..judge.agree import agreement, pick_label_sets
+    from ..store import load_run
+
+    run = load_run(run_dir)
+    a, b = pick_label_sets(run, tuple(label_sets))
+    labels_a, labels_b = run.labels(a), run.labels(b)
+    table = Table(title=f"{a} vs {b} on {run_dir} ({len(set(labels_a) & set(labels_b))} samples in both)",
+                  title_justify="left")
+    for column in ("label", "n", "agreement", "kappa", "null in either"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for row in agreement(labels_a, labels_b):
+        table.add_row(row.label, str(row.n), _fmt(row.agreement), _fmt(row.kappa), str(row.excluded))
+    Console().print(table)
 
 
 @judge.command("validate")

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from ..backends.base import Backend, SampleRequest, SamplingParams
 from ..errors import UserError
+from ..store import label_set_name
 from .base import CRITERIA, DECISIVE, Criterion, Label
 from .parse import parse_turn
 
@@ -148,8 +149,26 @@ class LLMJudge:
         except ValueError as exc:
             raise UserError(f"bad LLM judge setting: {exc}") from None
         self.model_name = model_name or backend.info.model_id
+        self.label_set = label_set_name(self.name, self.model_name)  # labels/llm-<model>.jsonl
+        # stamped on every label; a resume with other settings is refused (see run.py)
+        self.settings = {"judge": self.name, "judge_model": self.model_name, "votes": votes, "af_threshold": threshold}
 
     def judge(self, samples: Sequence[dict[str, Any]]) -> list[Label]:
+        """Labels in order. A backend failure (e.g. a transcript longer than the judge's context) makes
+        the batch retry one sample at a time; a sample that still fails is unscored with the reason.
+        A UserError (missing model, bad settings) is the user's to fix and stops the run."""
+        try:
+            replies = self._replies(samples)
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any backend failure becomes an unscored label
+            if len(samples) > 1:
+                return [label for sample in samples for label in self.judge([sample])]
+            return [self._failed(samples[0]["id"], exc)]
+        return [self.aggregate(sample["id"], [parse_reply(r) for r in sample_replies])
+                for sample, sample_replies in zip(samples, replies)]
+
+    def _replies(self, samples: Sequence[dict[str, Any]]) -> list[list[str]]:
         requests = [SampleRequest(prompt=self.backend.chat_prompt(build_messages(sample)),
                                   seeds=tuple(range(self.seed, self.seed + self.votes)), rng_key=str(sample["id"]))
                     for sample in samples]
@@ -157,8 +176,13 @@ class LLMJudge:
         for group in self.backend.sample(requests, self.params):
             for completion in group:
                 replies[completion.request_index][completion.seed_index] = completion.text
-        return [self.aggregate(sample["id"], [parse_reply(r) for r in sample_replies])
-                for sample, sample_replies in zip(samples, replies)]
+        return replies
+
+    def _failed(self, sample_id: str, exc: Exception) -> Label:
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        return Label(id=sample_id, judge=self.name, reason=f"unscored: the judge backend failed ({error})",
+                     extra={"votes": self.votes, "unscored_votes": self.votes, "judge_model": self.model_name,
+                            "judge_error": error})
 
     def aggregate(self, sample_id: str, votes: Sequence[Vote | None]) -> Label:
         valid = [v for v in votes if v is not None]

@@ -345,6 +345,8 @@ class RulesJudge:
     """Offline judge from lexicons; labels are deterministic and explained by quoted sentences."""
 
     name = "rules"
+    label_set = "rules"                 # labels/rules.jsonl
+    settings = {"judge": "rules"}       # stamped on every label (see run.py)
 
     def judge(self, samples: Sequence[dict[str, Any]]) -> list[Label]:
         return [self.judge_one(sample) for sample in samples]

@@ -1,4 +1,9 @@
-"""Judge every sample of a run directory, resumably, into RUN/labels/<judge>.jsonl."""
+"""Judge every sample of a run directory, resumably, into RUN/labels/<set>.jsonl.
+
+Every label record is stamped with the fingerprint of the sample it judged (``sample_hash``) and with
+the judge's settings (judge, judge_model, votes, af_threshold), so that resuming never mixes labels of
+another run or of other settings into one file.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import UserError
-from ..store import JsonlAppender, Run, read_jsonl
+from ..store import JsonlAppender, Run, read_jsonl, sample_fingerprint
 from .base import Judge
+
+# setting -> the command-line option that sets it (for the "resume with ..." hint)
+SETTING_OPTIONS = {"judge": "--judge", "judge_model": "--judge-model", "votes": "--votes", "af_threshold": "--af-threshold"}
 
 
 @dataclass
@@ -20,33 +28,47 @@ class JudgeSummary:
     unscored: int = 0                 # labels with null persona (e.g. garbage from an LLM judge)
     unscored_votes: int = 0
     votes: int = 0
+    errors: int = 0                   # samples the judge backend failed on (retried on the next call)
     counts: dict[str, Counter] = field(default_factory=lambda: {"persona": Counter(), "compliance": Counter(), "af": Counter()})
 
 
-def existing_labels(run: Run, judge_name: str) -> dict[str, dict[str, Any]]:
-    """Labels already written by this judge; refuse a file that belongs to another run or judge."""
-    path = run.labels_path(judge_name)
+def label_set(judge: Judge) -> str:
+    return getattr(judge, "label_set", judge.name)
+
+
+def judge_settings(judge: Judge) -> dict[str, Any]:
+    return getattr(judge, "settings", {"judge": judge.name})
+
+
+def _option(key: str, value: Any) -> str:
+    return f"{SETTING_OPTIONS.get(key, key)} {value}"
+
+
+def existing_labels(run: Run, judge: Judge) -> dict[str, dict[str, Any]]:
+    """Labels this judge already wrote, for resuming; refuse a file from another run or other settings."""
+    path = run.labels_path(label_set(judge))
     if not path.exists():
         return {}
     labels = {record["id"]: record for record in read_jsonl(path) if "id" in record}
-    sample_ids = {s["id"] for s in run.samples}
-    foreign = sorted(set(labels) - sample_ids)
+    samples = {s["id"]: s for s in run.samples}
+    foreign = sorted(set(labels) - set(samples))
     if foreign:
         raise UserError(f"{path} holds labels for {len(foreign)} sample id(s) that are not in this run "
                         f"(e.g. {foreign[0]!r}): it comes from another run; move it away and judge again")
-    judges = {record.get("judge") for record in labels.values()}
-    if judges - {judge_name}:
-        raise UserError(f"{path} holds labels of judge(s) {sorted(map(str, judges - {judge_name}))}, not {judge_name!r}")
-    return labels
-
-
-def _check_same_model(labels: dict[str, dict[str, Any]], judge: Judge, path: Any) -> None:
-    """An LLM judge resumes only with the model that wrote the earlier labels."""
-    model = getattr(judge, "model_name", None)
-    earlier = {record.get("judge_model") for record in labels.values()} - {None}
-    if model and earlier and earlier != {model}:
-        raise UserError(f"{path} was written by judge model {sorted(earlier)[0]}, not {model}; "
-                        "use that model to resume, or move the file away to judge afresh")
+    unstamped = sorted(i for i, r in labels.items() if "sample_hash" not in r)
+    if unstamped:
+        raise UserError(f"{path} has labels without a sample fingerprint (e.g. {unstamped[0]!r}; written by an "
+                        "older basepersona or by hand), so they cannot be checked against this run; move it away and judge again")
+    changed = sorted(i for i, r in labels.items() if r["sample_hash"] != sample_fingerprint(samples[i]))
+    if changed:
+        raise UserError(f"{path} holds {len(changed)} label(s) made for different sample text than this run's "
+                        f"(e.g. {changed[0]!r}): it was copied from another run; move it away and judge again")
+    for key, now in judge_settings(judge).items():
+        before = sorted({str(r.get(key)) for r in labels.values()})
+        if before != [str(now)]:
+            raise UserError(f"{path} was written with {key} {', '.join(before)}, not {now}; resume with "
+                            f"{_option(key, before[0])}, or move the file away to judge afresh")
+    return {i: r for i, r in labels.items() if not r.get("judge_error")}  # backend failures are retried
 
 
 def attach_queries(run: Run, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -65,22 +87,22 @@ def judge_run(run: Run, judge: Judge, *, batch_size: int = 64,
     """Label the samples this judge has not labelled yet, appending one batch at a time."""
     if batch_size < 1:
         raise UserError(f"batch size must be at least 1 (got {batch_size})")
-    path = run.labels_path(judge.name)
-    done = existing_labels(run, judge.name)
-    _check_same_model(done, judge, path)
+    path = run.labels_path(label_set(judge))
+    done = existing_labels(run, judge)
     todo = attach_queries(run, [s for s in run.samples if s["id"] not in done])
-    summary = JudgeSummary(judge=judge.name, path=str(path), skipped=len(done))
-    if not todo:
-        return summary
+    summary = JudgeSummary(judge=label_set(judge), path=str(path), skipped=len(done))
+    stamp = judge_settings(judge)
     with JsonlAppender(path) as out:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
             labels = judge.judge(batch)
             if [label.id for label in labels] != [s["id"] for s in batch]:
                 raise RuntimeError(f"judge {judge.name} returned labels out of order")
-            out.write(label.to_record() for label in labels)
-            for label in labels:
-                _count(summary, label.to_record())
+            records = [{**label.to_record(), **stamp, "sample_hash": sample_fingerprint(sample)}
+                       for label, sample in zip(labels, batch)]
+            out.write(records)
+            for record in records:
+                _count(summary, record)
             if on_progress:
                 on_progress(len(batch))
     return summary
@@ -91,5 +113,6 @@ def _count(summary: JudgeSummary, record: dict[str, Any]) -> None:
     summary.unscored += record["persona"] is None
     summary.votes += record.get("votes", 0)
     summary.unscored_votes += record.get("unscored_votes", 0)
+    summary.errors += bool(record.get("judge_error"))
     for key in summary.counts:
         summary.counts[key][str(record[key]) if record[key] is not None else "unscored"] += 1

@@ -21,6 +21,7 @@ def choose_judge(run: Run, judge: str | None) -> str:
     if not present:
         raise UserError(f"{run.path} has no labels yet; run `basepersona judge {run.path}` first")
     if judge:
+        judge = run.label_set(judge)  # `--judge llm` finds the one labels/llm-<model>.jsonl
         if judge not in present:
             raise UserError(f"{run.path} has no labels from judge {judge!r} (it has {', '.join(present)}); "
                             f"run `basepersona judge {run.path} --judge {judge}` or pick another --judge")
