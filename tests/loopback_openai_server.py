@@ -1,7 +1,8 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 for the tests, serving a transformers model.
 
 It speaks the subset of the API basepersona uses, with vLLM's semantics: ``/v1/completions``
-(with ``echo`` + ``logprobs`` prompt scoring), ``/v1/chat/completions`` (with
+(with ``echo`` + ``logprobs`` prompt scoring, shaped like vLLM's: BOS string, offsets summed from
+token-string lengths, one generated token, usage), ``/v1/chat/completions`` (with
 ``continue_final_message``), ``/v1/models`` and ``/tokenize``; child i of an n-request gets
 seed + i; ``stop_reason`` names the stop string; stop strings are cut from the text unless
 ``include_stop_str_in_output``. It refuses a sampling request that leaves a sampling parameter
@@ -28,9 +29,16 @@ REQUIRED = ("max_tokens", "temperature", "top_p", "top_k", "seed", "n", "min_p",
 FAULTS = ("429", "500", "slow", "malformed", "fewer", "drop")
 
 
+class NotServed(Exception):
+    """An endpoint this server is set not to have (answered 404)."""
+
+
 class LoopbackOpenAIServer:
-    def __init__(self, backend: Any, model_name: str = "tiny", slow_seconds: float = 3.0):
+    def __init__(self, backend: Any, model_name: str = "tiny", slow_seconds: float = 3.0, bos: bool = False):
         self.backend = backend
+        # bos=True: prompts start with a BOS token when special tokens are added (as Gemma's and
+        # Llama's tokenisers do; the tests' tiny tokeniser does not), in /tokenize and echo alike
+        self.bos = bos
         self.model_name = model_name
         self.slow_seconds = slow_seconds
         self.faults: deque[str] = deque()
@@ -39,6 +47,8 @@ class LoopbackOpenAIServer:
         # llama.cpp's server, which does neither
         self.vllm_stop_fields = True
         self.echo_logprobs = True  # False: echo without logprobs, like a server that cannot score
+        self.echo_token_ids = False  # True: echo "token_id:N" strings (vLLM --return-tokens-as-token-ids)
+        self.tokenize_endpoint = True  # False: /tokenize answers 404, as on servers other than vLLM
         self._lock = threading.Lock()  # one generation at a time: the backend keeps cache state
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = False  # so closing the server waits for handlers still running
@@ -60,9 +70,12 @@ class LoopbackOpenAIServer:
     def completions(self, body: dict[str, Any]) -> dict[str, Any]:
         prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
         if body.get("echo"):
-            return {"choices": [{"index": i, "text": p, "finish_reason": "length",
-                                 "logprobs": self._echo(p) if self.echo_logprobs else None}
-                                for i, p in enumerate(prompts)]}
+            echoes = [self._echo(p) for p in prompts]
+            counted = sum(prompt_tokens for _, _, prompt_tokens in echoes)  # vLLM sums over a list of prompts
+            return {"choices": [{"index": i, "text": echoed, "finish_reason": "length", "logprobs": logprobs}
+                                for i, (logprobs, echoed, _) in enumerate(echoes)],
+                    "usage": {"prompt_tokens": counted, "completion_tokens": len(prompts),
+                              "total_tokens": counted + len(prompts)}}
         return self._generate(prompts[0], body, lambda text: {"text": text})
 
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -98,17 +111,38 @@ class LoopbackOpenAIServer:
         return {"id": "cmpl-test", "object": "text_completion", "model": self.model_name, "choices": choices,
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": used, "total_tokens": prompt_tokens + used}}
 
-    def _echo(self, text: str) -> dict[str, Any]:
-        """Each token's logprob given the tokens before it, with character offsets (as vLLM echoes)."""
+    def _echo(self, text: str) -> tuple[dict[str, Any] | None, str, int]:
+        """vLLM's echo with max_tokens 1: the prompt tokens (BOS included) and one greedy generated
+        token, each token's string decoded alone and ``text_offset`` summed from those strings' lengths
+        (so "<bos>" shifts every offset, as on vLLM). Returns (logprobs, echoed text, prompt tokens)."""
         tokenizer, model = self.backend.tokenizer, self.backend.model
-        encoded = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
-        ids = encoded["input_ids"]
+        ids = self._encode(text, True)
         with self._lock, torch.inference_mode():
             logits = model(input_ids=torch.tensor([ids])).logits[0]
         logprobs = torch.log_softmax(logits.double(), dim=-1)
-        values = [None] + [float(logprobs[k - 1, ids[k]]) for k in range(1, len(ids))]
-        return {"tokens": tokenizer.convert_ids_to_tokens(ids), "token_logprobs": values,
-                "text_offset": [start for start, _ in encoded["offset_mapping"]]}
+        generated = int(logprobs[-1].argmax())
+        values = [None] + [float(logprobs[k - 1, ids[k]]) for k in range(1, len(ids))] + [float(logprobs[-1, generated])]
+        all_ids = ids + [generated]
+        if self.echo_token_ids:  # vLLM --return-tokens-as-token-ids: no strings to cross-check against
+            strings = [f"token_id:{i}" for i in all_ids]
+        else:
+            strings = [tokenizer.decode([i]) for i in all_ids]
+        offsets = [sum(len(piece) for piece in strings[:k]) for k in range(len(strings))]
+        echoed = text + tokenizer.decode([generated], skip_special_tokens=True)
+        if not self.echo_logprobs:
+            return None, echoed, len(ids)
+        return {"tokens": strings, "token_logprobs": values, "text_offset": offsets}, echoed, len(ids)
+
+    def _encode(self, text: str, special: bool) -> list[int]:
+        tokenizer = self.backend.tokenizer
+        ids = list(tokenizer(text, add_special_tokens=special)["input_ids"])
+        return [tokenizer.bos_token_id] + ids if special and self.bos else ids
+
+    def tokenize(self, body: dict[str, Any]) -> dict[str, Any]:
+        if not self.tokenize_endpoint:
+            raise NotServed("/tokenize")
+        ids = self._encode(body["prompt"], body.get("add_special_tokens", True))
+        return {"count": len(ids), "tokens": list(ids), "max_model_len": 4096}
 
     # -- HTTP -----------------------------------------------------------------------------------
     def _handler(self):
@@ -150,13 +184,15 @@ class LoopbackOpenAIServer:
                     time.sleep(server.slow_seconds)
                     return self._send(503, b'{"error": {"message": "too late"}}')
                 routes = {"/v1/completions": server.completions, "/v1/chat/completions": server.chat,
-                          "/tokenize": lambda b: {"count": server.backend.count_tokens(b["prompt"])}}
+                          "/tokenize": server.tokenize}
                 if self.path not in routes:
                     return self._send(404, b'{"error": {"message": "not found"}}')
                 if body.get("model", server.model_name) != server.model_name:
                     return self._send(404, b'{"error": {"message": "model not served"}}')
                 try:
                     reply = routes[self.path](body)
+                except NotServed:
+                    return self._send(404, b'{"detail": "Not Found"}')
                 except (ValueError, KeyError, TypeError) as error:
                     return self._send(400, json.dumps({"error": {"message": str(error)}}).encode())
                 if fault == "malformed":

@@ -55,20 +55,62 @@ def test_continuation_is_tokenised_alone_when_the_joined_text_merges_across_the_
     assert continuation_ids(encode, [1], "ab", " x") == [4]
 
 
-def test_server_echo_scores_equal_local_scores(tiny_backend):
-    local = dict(continuation_logprobs(tiny_backend, PROMPTS, CHOICES))
-    with LoopbackOpenAIServer(tiny_backend) as server:
+def _with_bos_reference(backend, prompt: str, continuation: str) -> tuple[float, int]:
+    """What a BOS-adding server should score: the joined text tokenised as one (BOS first), summing the
+    tokens from the first one that differs from the prompt's own tokenisation."""
+    tokenizer, model = backend.tokenizer, backend.model
+    bos = [tokenizer.bos_token_id]
+    prompt_ids = bos + tokenizer(prompt)["input_ids"]
+    joined = bos + tokenizer(prompt + continuation)["input_ids"]
+    first = next(k for k, (a, b) in enumerate(zip(prompt_ids + [None], joined)) if a != b)
+    with torch.inference_mode():
+        logprobs = torch.log_softmax(model(input_ids=torch.tensor([joined])).logits[0].double(), dim=-1)
+    return sum(float(logprobs[k - 1, joined[k]]) for k in range(first, len(joined))), len(joined) - first
+
+
+@pytest.mark.parametrize("tokenize_endpoint", [True, False], ids=["with-tokenize", "token-strings-only"])
+def test_server_scores_use_token_counts_not_vllm_text_offsets(tiny_backend, tokenize_endpoint):
+    with LoopbackOpenAIServer(tiny_backend, bos=True) as server:
+        server.tokenize_endpoint = tokenize_endpoint
         client = load_backend("tiny", "openai", base_url=server.base_url, announce=lambda m: None)
         remote = dict(continuation_logprobs(client, PROMPTS, CHOICES))
-        assert {r["body"]["echo"] for r in server.requests} == {True}
-        server.echo_logprobs = False
+        echoed = server.completions({"prompt": PROMPTS[0], "echo": True})["choices"][0]["logprobs"]
+    # the server echoes like vLLM: a "<bos>" string first, so every text_offset is 5 past the character
+    # it names; reading the offsets as positions would take in the prompt's last tokens
+    assert echoed["tokens"][0] == "<bos>" and echoed["text_offset"][1] == 5
+    for index, prompt in enumerate(PROMPTS):
+        for score, choice in zip(remote[index], CHOICES):
+            logprob, tokens = _with_bos_reference(tiny_backend, prompt, choice)
+            assert not score.boundary_merged
+            assert (score.tokens, score.logprob) == (tokens, pytest.approx(logprob, abs=1e-6))
+
+
+@pytest.mark.parametrize("tokenize_endpoint", [True, False], ids=["with-tokenize", "token-strings-only"])
+def test_server_scores_a_continuation_that_merges_into_the_prompt(tiny_backend, tokenize_endpoint):
+    prompt, continuation = SHARED + "x\n[AI]\n<OUTPUT> <request_fully_accep", "ted/>"
+    encode = tiny_backend.tokenizer
+    prompt_ids, joined = encode(prompt)["input_ids"], encode(prompt + continuation)["input_ids"]
+    assert joined[:len(prompt_ids)] != prompt_ids  # precondition: "p" + "ted" retokenise as "pt" + "ed"
+    with LoopbackOpenAIServer(tiny_backend, bos=True) as server:
+        server.tokenize_endpoint = tokenize_endpoint
+        client = load_backend("tiny", "openai", base_url=server.base_url, announce=lambda m: None)
+        [(_, (merged, plain))] = continuation_logprobs(client, [prompt], [continuation, "<rejected/>"])
+    logprob, tokens = _with_bos_reference(tiny_backend, prompt, continuation)
+    assert merged.boundary_merged and (merged.tokens, merged.logprob) == (tokens, pytest.approx(logprob, abs=1e-6))
+    assert tokens == 3  # "pt", "ed", "/>": the straddling token counts, flagged
+    assert not plain.boundary_merged
+
+
+def test_server_scoring_refuses_what_it_cannot_align(tiny_backend):
+    with LoopbackOpenAIServer(tiny_backend, bos=True) as server:
+        client = load_backend("tiny", "openai", base_url=server.base_url, announce=lambda m: None)
+        assert {r["body"]["echo"] for r in server.requests if r["path"] == "/v1/completions"} <= {True}
+        server.echo_token_ids = True  # token strings that cannot confirm where the continuation is
+        with pytest.raises(UserError, match="cannot align the echoed tokens with the continuation"):
+            list(continuation_logprobs(client, PROMPTS, CHOICES))
+        server.echo_token_ids, server.echo_logprobs = False, False
         with pytest.raises(UserError, match="no prompt logprobs"):
             list(continuation_logprobs(client, PROMPTS, CHOICES))
-    for index in local:
-        for mine, theirs in zip(local[index], remote[index]):
-            if not theirs.boundary_merged:
-                assert theirs.logprob == pytest.approx(mine.logprob, abs=1e-4)
-                assert theirs.tokens == mine.tokens
 
 
 def test_score_command_writes_choices_and_resumes(tiny_base_dir, tmp_path, capsys):

@@ -22,6 +22,7 @@ from typing import Any, Iterator, Sequence
 
 from ..errors import UserError
 from .base import Completion, ModelInfo, SampleRequest, SamplingParams
+from .echo_alignment import score_echo
 from .http_retry import BadReply, HttpStatusError, RetryPolicy, bounded_map, call_json
 from .options import check_options
 from .seeds import seed_runs
@@ -91,6 +92,7 @@ class OpenAIBackend:
         self.together = n_per_request == "together"
         self.extensions = bool(extensions)
         self.top_k_off = int(top_k_off)
+        self._has_tokenize: bool | None = None  # unknown until scoring first asks
         self.info = ModelInfo(model_id=model, backend="openai", revision=None, has_chat_template=True, extra={
             "kind": kind, "base_url": self.base_url, "api_key_env": api_key_env,
             "server_models": self._served_models(),
@@ -124,26 +126,55 @@ class OpenAIBackend:
 
     # -- scoring (forced choice) ---------------------------------------------------------------
     def continuation_logprobs(self, prompts: Sequence[str], continuations: Sequence[str]):
+        """One echo request per (prompt, continuation): a single prompt makes usage.prompt_tokens its
+        own token count, which locates the continuation (see echo_alignment)."""
         from .forced_choice import ContinuationScore
 
-        def score(index: int):
-            prompt = prompts[index]
-            if decode_chat(prompt) is not None:
-                raise UserError("forced-choice scoring over a server needs a document frame: /v1/chat/completions "
-                                "returns no prompt logprobs")
-            body = {"model": self.model, "prompt": [prompt + c for c in continuations], "max_tokens": 1,
-                    "echo": True, "logprobs": 1, "temperature": 0.0, "n": 1}
+        if any(decode_chat(prompt) is not None for prompt in prompts):
+            raise UserError("forced-choice scoring over a server needs a document frame: /v1/chat/completions "
+                            "returns no prompt logprobs")
+
+        def score(job: tuple[int, int]):
+            index, which = job
+            text = prompts[index] + continuations[which]
+            body = {"model": self.model, "prompt": text, "max_tokens": 1, "echo": True, "logprobs": 1,
+                    "temperature": 0.0, "n": 1}
             try:
                 reply = call_json(self.base_url + "/completions", body, self._headers, self.policy,
-                                  check=lambda r: self._check_choices(r, len(continuations)))
+                                  check=lambda r: self._check_choices(r, 1))
             except HttpStatusError as error:
                 raise UserError(f"the server refused prompt logprobs (echo=true, logprobs=1), so it cannot score "
                                 f"forced choices; vLLM serve supports them. {error}") from None
-            choices = sorted(reply["choices"], key=lambda c: c.get("index", 0))
-            return index, [ContinuationScore(*_echo_logprob(choice.get("logprobs"), len(prompt), len(prompt + c)))
-                           for choice, c in zip(choices, continuations)]
+            counted = (reply.get("usage") or {}).get("prompt_tokens")
+            prompt_ids = self._token_ids(prompts[index])
+            ids = None if prompt_ids is None else (prompt_ids, self._token_ids(text))
+            echoed = score_echo(reply["choices"][0].get("logprobs"), counted, continuations[which], ids)
+            return index, which, ContinuationScore(echoed.logprob, echoed.tokens, echoed.boundary_merged)
 
-        yield from bounded_map(score, range(len(prompts)), self.concurrency)
+        jobs = [(index, which) for index in range(len(prompts)) for which in range(len(continuations))]
+        found: dict[int, dict[int, ContinuationScore]] = {}
+        for index, which, result in bounded_map(score, jobs, self.concurrency):
+            found.setdefault(index, {})[which] = result
+            if len(found[index]) == len(continuations):  # a prompt is done once all its continuations are
+                scores = found.pop(index)
+                yield index, [scores[k] for k in range(len(continuations))]
+
+    def _token_ids(self, text: str) -> list[int] | None:
+        """Token ids from the server's vLLM-style /tokenize (special tokens added as for a prompt), or
+        None when the server has no such endpoint (remembered, so it is asked once)."""
+        if self._has_tokenize is False:
+            return None
+        body = {"model": self.model, "prompt": text, "add_special_tokens": True}
+        try:
+            reply = call_json(self.base_url.removesuffix("/v1") + "/tokenize", body, self._headers, self.policy)
+        except HttpStatusError as error:
+            if error.status in (401, 403):
+                raise
+            self._has_tokenize = False
+            return None
+        ids = reply.get("tokens") if isinstance(reply, dict) else None
+        self._has_tokenize = isinstance(ids, list) and all(isinstance(i, int) for i in ids)
+        return list(ids) if self._has_tokenize else None
 
     # -- requests ---------------------------------------------------------------------------------
     def _body(self, request: SampleRequest, params: SamplingParams, n: int, seed: int) -> tuple[str, dict]:
@@ -216,24 +247,6 @@ class OpenAIBackend:
         if served and self.model not in served:
             raise UserError(f"the server at {self.base_url} does not serve {self.model!r}; it serves: {', '.join(served)}")
         return served
-
-
-def _echo_logprob(logprobs: Any, start: int, end: int) -> tuple[float, int, bool]:
-    """Sum of the logprobs of echoed tokens covering characters [start, end) of the prompt.
-
-    Returns (logprob, tokens, boundary_merged); a token that starts inside the prompt but runs into
-    the continuation is counted (and flagged), as the server tokenised the joined text that way.
-    """
-    if not isinstance(logprobs, dict) or not {"token_logprobs", "text_offset"} <= set(logprobs):
-        raise UserError("the server returned no prompt logprobs for echo=true (llama.cpp needs logits_all; "
-                        "vLLM serve supports it), so it cannot score forced choices")
-    offsets, values = logprobs["text_offset"], logprobs["token_logprobs"]
-    # token k spans [offsets[k], offsets[k + 1]); keep those overlapping [start, end)
-    ends = list(offsets[1:]) + [float("inf")]
-    chosen = [k for k, (offset, stop) in enumerate(zip(offsets, ends)) if offset < end and stop > start]
-    if not chosen or any(values[k] is None for k in chosen):
-        raise UserError("the server's echoed logprobs do not cover the continuation")
-    return float(sum(values[k] for k in chosen)), len(chosen), offsets[chosen[0]] < start
 
 
 def load_openai_backend(model: str | None, **options: Any) -> OpenAIBackend:
