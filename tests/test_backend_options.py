@@ -99,3 +99,11 @@ def test_study_toml_backend_options_reach_the_backend(tmp_path):
     path.write_text('base_model = "b"\nchat_model = "c"\nframes = ["chatlog"]\nbackend_options = 4\n')
     with pytest.raises(UserError, match="backend_options must be a table"):
         load_study(path)
+
+
+def test_vllm_top_k_off_follows_the_engine_version():
+    from basepersona.backends.vllm_backend import top_k_off
+
+    # vLLM refused top_k=0 ("must be -1 (disable), or at least 1") until 0.9.0
+    assert [top_k_off(v) for v in ("0.6.3", "0.8.5", "0.8.5.post1")] == [-1, -1, -1]
+    assert [top_k_off(v) for v in ("0.9.0", "0.10.1.1", "0.32.0", "0.11.0rc1", "1.0.0+cpu")] == [0, 0, 0, 0, 0]

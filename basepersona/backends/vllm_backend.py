@@ -28,9 +28,19 @@ OPTIONS = ("tensor_parallel_size", "pipeline_parallel_size", "distributed_execut
 BANNED_BIAS = -100.0  # vLLM clamps logit_bias to [-100, 100]
 
 
+def top_k_off(version: str) -> int:
+    """The top_k that means "off": vLLM accepts 0 since 0.9.0 (PR #17773, May 2025); before, only -1."""
+    parts = []
+    for piece in version.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit()) if piece[:1].isdigit() else ""
+        parts.append(int(digits) if digits else 0)
+    return -1 if tuple(parts) < (0, 9) else 0
+
+
 class VLLMBackend:
-    def __init__(self, llm: Any, info: ModelInfo, *, chunk_prompts: int = 256):
+    def __init__(self, llm: Any, info: ModelInfo, *, chunk_prompts: int = 256, no_top_k: int = 0):
         self.llm = llm
+        self.no_top_k = no_top_k
         self.tokenizer = llm.get_tokenizer()
         self.info = info
         self.chunk_prompts = chunk_prompts
@@ -46,7 +56,7 @@ class VLLMBackend:
         from vllm import SamplingParams as VSamplingParams
 
         return VSamplingParams(
-            n=n, seed=seed, temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,  # 0 = off
+            n=n, seed=seed, temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or self.no_top_k,
             min_p=0.0, max_tokens=params.max_new_tokens, min_tokens=0, presence_penalty=0.0,
             frequency_penalty=0.0, repetition_penalty=1.0, stop=list(stop), include_stop_str_in_output=True,
             skip_special_tokens=True, ignore_eos=False, logit_bias=self._banned or None)
@@ -133,4 +143,4 @@ def load_vllm_backend(model: str | None, **options: Any) -> VLLMBackend:
                             "engine": {k: v for k, v in settings.items() if k != "revision"},
                             "seeds": "samples with consecutive seeds s..s+k-1 of a prompt go as SamplingParams(n=k, "
                                      "seed=s); vLLM gives child i seed s+i"})
-    return VLLMBackend(llm, info, chunk_prompts=chunk_prompts)
+    return VLLMBackend(llm, info, chunk_prompts=chunk_prompts, no_top_k=top_k_off(vllm.__version__))
