@@ -8,7 +8,8 @@ seed + i; ``stop_reason`` names the stop string; stop strings are cut from the t
 ``include_stop_str_in_output``. It refuses a sampling request that leaves a sampling parameter
 unset, so a client relying on server defaults fails here.
 
-Faults are injected on purpose (``server.faults``): each request pops the next one, if any.
+Faults are injected on purpose (``server.faults``, names in FAULTS): each request pops the next one,
+if any.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from basepersona.backends import SampleRequest, SamplingParams
 
 REQUIRED = ("max_tokens", "temperature", "top_p", "top_k", "seed", "n", "min_p", "repetition_penalty",
             "presence_penalty", "frequency_penalty")
-FAULTS = ("429", "500", "slow", "malformed", "fewer", "drop")
+FAULTS = ("429", "500", "slow", "malformed", "fewer", "drop", "notext", "incomplete", "badutf8")
 
 
 class NotServed(Exception):
@@ -199,6 +200,19 @@ class LoopbackOpenAIServer:
                     return self._send(200, b'{"choices": [{"text": "cut off')
                 if fault == "fewer":
                     reply["choices"] = reply["choices"][:-1]
-                self._send(200, json.dumps(reply).encode())
+                if fault == "notext":  # a choice without its text / message
+                    reply["choices"][0].pop("text", None)
+                    reply["choices"][0].pop("message", None)
+                if fault == "badutf8":
+                    return self._send(200, b'{"choices": [{"text": "\xff\xfe"}]}')
+                payload = json.dumps(reply).encode()
+                if fault == "incomplete":  # promise more bytes than are sent, then hang up: IncompleteRead
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(payload) + 100))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    self.close_connection = True
+                    return
+                self._send(200, payload)
 
         return Handler

@@ -135,7 +135,8 @@ def test_server_down_is_a_clear_error_after_retries():
         load_backend("tiny", "openai", base_url="http://127.0.0.1:9/v1", max_retries=1, backoff=0.01)
 
 
-@pytest.mark.parametrize("faults", [["429"], ["500", "500"], ["malformed"], ["fewer"], ["drop"], ["slow"]])
+@pytest.mark.parametrize("faults", [["429"], ["500", "500"], ["malformed"], ["fewer"], ["drop"], ["slow"],
+                                    ["notext"], ["incomplete"], ["badutf8"]])
 def test_injected_fault_is_retried_then_the_sample_is_correct(server, faults):
     client = _client(server, timeout=1.0, n_per_request="together")
     request = SampleRequest(PROMPT, seeds=(0, 1))
@@ -145,6 +146,20 @@ def test_injected_fault_is_retried_then_the_sample_is_correct(server, faults):
     got = _by_seed(client, request)
     assert {i: c.text for i, c in got.items()} == {i: c.text for i, c in expected.items()}
     assert len(server.requests) == len(faults) + 1
+
+
+def test_injected_fault_chat_choice_without_message_is_retried(tiny_chat_backend):
+    with LoopbackOpenAIServer(tiny_chat_backend) as chat_server:
+        client = _client(chat_server, kind="chat")
+        request = SampleRequest(client.chat_prompt([{"role": "user", "content": "Hello"}]), seeds=(0,))
+        expected = _by_seed(client, request)
+        chat_server.requests.clear()
+        chat_server.faults.extend(["notext", "notext"])
+        assert _by_seed(client, request)[0].text == expected[0].text
+        assert len(chat_server.requests) == 3 and chat_server.requests[0]["path"] == "/v1/chat/completions"
+        chat_server.faults.extend(["notext"] * 4)
+        with pytest.raises(UserError, match="last fault: a choice has no message"):
+            _by_seed(client, request)
 
 
 def test_injected_persistent_fault_keeps_finished_groups_and_resume_completes(server, tiny_base_dir, tmp_path):

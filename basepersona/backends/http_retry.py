@@ -1,15 +1,15 @@
 """POST JSON to an HTTP API with bounded retries, and run such calls with bounded concurrency.
 
-Transient faults (429, 5xx, timeouts, refused or dropped connections, a body that is not JSON, or a
-reply the caller's ``check`` rejects) are retried with exponential backoff; anything else is the
+Transient faults (429, 5xx, timeouts, refused, dropped or cut-short connections, TLS errors, a body
+that is not JSON or not UTF-8, or a reply the caller's ``check`` rejects) are retried with exponential backoff; anything else is the
 user's to fix and becomes a UserError at once. Secrets (headers) never appear in messages.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -91,13 +91,15 @@ def call_json(url: str, body: Mapping[str, Any] | None, headers: Mapping[str, st
                 hint = " (check the API key's environment variable)" if error.code in (401, 403) else ""
                 raise HttpStatusError(f"{url} refused the request: HTTP {error.code} {message}{hint}", error.code) from None
             last_fault, retry_after = f"HTTP {error.code} {message}".strip(), _retry_after(error)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):  # cut off, or bytes that are not UTF-8
             last_fault = "the reply was not valid JSON"
         except BadReply as error:
             last_fault = str(error)
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as error:
-            reason = getattr(error, "reason", error)
-            last_fault = f"connection failed: {reason or type(error).__name__}"
+        except (http.client.HTTPException, OSError) as error:
+            # OSError covers URLError, refused/reset connections, timeouts and ssl errors;
+            # HTTPException a reply cut short (IncompleteRead) or a garbled status line
+            reason = getattr(error, "reason", None) or error
+            last_fault = f"connection failed: {type(error).__name__}: {reason}".rstrip(": ")
         if attempt < policy.max_retries:
             time.sleep(policy.wait(attempt, retry_after))
     raise UserError(f"{url} failed {policy.max_retries + 1} times; last fault: {last_fault}. "

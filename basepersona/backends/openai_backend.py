@@ -214,7 +214,7 @@ class OpenAIBackend:
         choices = sorted(reply["choices"], key=lambda c: c.get("index", 0))
         completions = []
         for seed_index, choice in zip(call.seed_indices, choices):
-            raw = choice["message"]["content"] if path == "/chat/completions" else choice["text"]
+            raw = choice["message"].get("content") if path == "/chat/completions" else choice["text"]
             text, reason, stop = finish(raw or "", choice.get("finish_reason"), request.stop, choice)
             completions.append(Completion(
                 request_index=call.request_index, seed_index=seed_index, text=text,
@@ -225,15 +225,22 @@ class OpenAIBackend:
 
     @staticmethod
     def _check_choices(reply: Any, n: int, chat: bool = False) -> None:
+        """Reject (so call_json retries) a reply whose choices cannot all be read: fewer than asked, or a
+        choice without its text (``text``, or ``message.content`` on chat)."""
         choices = reply.get("choices") if isinstance(reply, dict) else None
         if not isinstance(choices, list):
             raise BadReply("the reply has no 'choices' list")
         if len(choices) < n:
             raise BadReply(f"the server returned {len(choices)} of {n} choices")
         for choice in choices:
-            text = (choice.get("message") or {}).get("content") if chat else choice.get("text")
-            if text is not None and not isinstance(text, str):
-                raise BadReply("a choice has no text")
+            if chat:
+                message = choice.get("message") if isinstance(choice, dict) else None
+                text = message.get("content", 0) if isinstance(message, dict) else 0
+                text = "" if text is None else text  # vLLM sends null content for an empty turn
+            else:
+                text = choice.get("text") if isinstance(choice, dict) else None
+            if not isinstance(text, str):
+                raise BadReply("a choice has no " + ("message" if chat else "text"))
 
     def _served_models(self) -> list[str] | None:
         """Fail early with the served names when the model is wrong; None if the server has no list."""
