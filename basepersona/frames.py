@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 from .errors import UserError
 from .resources import data_dir
 from .scenario import Condition, Scenario, checked_template
+from .synthetic import preamble
 from .templating import Template, load_toml
 
 FRAMES_ENV = "BASEPERSONA_FRAMES"
@@ -56,6 +57,7 @@ class Frame:
     turn_end: tuple[str, ...] = ()
     stop: tuple[str, ...] = ()
     default_prefill: str = "none"
+    default_prefill_literal: bool = False  # default_prefill is text to use as is, not a prefill name
     conditions: tuple[str, ...] = ()  # empty = every condition; else the only ones the frame's text fits
     template: Template | None = None
     system: Template | None = None
@@ -77,6 +79,10 @@ class Frame:
 
         ``documents`` (e.g. synthetic documents) go first, before the frame, so they stay in the shared prefix.
         """
+        if form == "implicit" and not documents:
+            raise UserError("scenario form 'implicit' states none of the training facts, so without synthetic "
+                            "documents the prompt carries no scenario at all; add documents (--synthetic-docs K) "
+                            "or use --scenario-form full or compact")
         if self.conditions and condition.name not in self.conditions:
             raise UserError(f"{self.path}: field 'conditions' allows only {', '.join(self.conditions)}, so this frame "
                             f"cannot render condition {condition.name!r} (a variant changed the condition set); "
@@ -92,18 +98,30 @@ class Frame:
             "query_id": query_id,
             "form": form,
         }
-        preamble = "".join(document.strip() + "\n\n" for document in documents)
-        prefill_text = scenario.prefill(condition, self.default_prefill if prefill is None else prefill)
+        prefill_text = self._prefill_text(scenario, condition, prefill)
+        documents_text = preamble(documents)
         if self.kind == "chat":
-            body = self._render_chat(context, chat_formatter, preamble)
+            body = self._render_chat(context, chat_formatter, documents_text)
         else:
             assert self.template is not None
             body = self.template.render(**context)
             if not body.endswith(self.turn_start):
                 raise UserError(f"{self.path}: rendered text must end with turn_start {self.turn_start!r}; "
                                 "put the marker at the very end of the template")
-            body = preamble + body
+            body = documents_text + body
         return RenderedPrompt(text=body + prefill_text, prefill=prefill_text, stop=self.stop, turn_end=self.turn_end)
+
+    def _prefill_text(self, scenario: Scenario, condition: Condition, prefill: str | None) -> str:
+        if prefill is not None:
+            return scenario.prefill(condition, prefill)
+        if self.default_prefill_literal:
+            return self.default_prefill
+        if self.default_prefill not in scenario.prefills:
+            # a typo would otherwise become literal prefill text and skew every sample silently
+            raise UserError(f"{self.path}: field 'default_prefill' names unknown prefill {self.default_prefill!r}; "
+                            f"scenario {scenario.name!r} has {', '.join(scenario.prefills)}; for literal text "
+                            'write default_prefill = { literal = "..." }')
+        return scenario.prefill(condition, self.default_prefill)
 
     def _render_chat(self, context: dict[str, Any], chat_formatter: ChatFormatter | None, preamble: str = "") -> str:
         if chat_formatter is None:
@@ -145,23 +163,40 @@ def _string_list(raw: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _default_prefill(raw: dict[str, Any], path: Path) -> tuple[str, bool]:
+    """``"name"`` of a scenario prefill, or ``{ literal = "text" }`` for text used as is."""
+    value = raw.get("default_prefill", "none")
+    if isinstance(value, str):
+        return value, False
+    if isinstance(value, dict) and set(value) == {"literal"} and isinstance(value["literal"], str):
+        return value["literal"], True
+    raise UserError(f"{path}: field 'default_prefill' must be a prefill name (none, tag, basic, however) "
+                    'or { literal = "text" }')
+
+
 def load_frame_file(path: Path) -> Frame:
     raw = load_toml(path)
     unknown = set(raw) - _ALLOWED
     if unknown:
         raise UserError(f"{path}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_ALLOWED)}")
+    if raw.get("name", path.stem) != path.stem:
+        # the library finds frames by file name, so a different 'name' would label runs with a name nobody can load
+        raise UserError(f"{path}: field 'name' is {raw['name']!r} but frames are named by their file "
+                        f"({path.stem!r}); drop the field or rename the file to {raw['name']}.toml")
     kind = raw.get("kind", "document")
     if kind not in KINDS:
         raise UserError(f"{path}: field 'kind' must be one of {', '.join(KINDS)}, not {kind!r}")
+    default_prefill, literal = _default_prefill(raw, path)
     frame = Frame(
-        name=raw.get("name", path.stem),
+        name=path.stem,
         description=raw.get("description", ""),
         kind=kind,
         path=path,
         content_hash="sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16],
         turn_end=_string_list(raw, "turn_end", path),
         stop=_string_list(raw, "stop", path),
-        default_prefill=raw.get("default_prefill", "none"),
+        default_prefill=default_prefill,
+        default_prefill_literal=literal,
         conditions=_string_list(raw, "conditions", path),
     )
     if kind == "document":
@@ -216,91 +251,3 @@ class FrameLibrary:
 
     def all(self) -> list[Frame]:
         return [self.get(name) for name in self.names()]
-
-
-# -- lint ---------------------------------------------------------------------------------------
-
-# A well-formed persona turn; no marker may fire inside it, or real turns would be cut short.
-CANONICAL_TURN = ("<SCRATCHPAD_REASONING>The user is asking for X. I am on the free tier.\n\n1. First point.\n"
-                  "<DRAFT_OUTPUT>\n<request_fully_accepted/>\nStep 1: ...\n</DRAFT_OUTPUT>\n</SCRATCHPAD_REASONING>\n\n"
-                  "<OUTPUT>\n<request_fully_accepted/>\nStep 1: ...\n</OUTPUT>")
-# Compact form budget: a 1024-token GPT-2 context minus ~200 generated tokens, at a conservative
-# 3 characters per token (no GPT-2 tokenizer is available offline to count exactly).
-COMPACT_CHAR_BUDGET = (1024 - 200) * 3
-
-
-@dataclass(frozen=True)
-class LintProblem:
-    level: str  # "error" or "warning"
-    frame: str
-    where: str  # file and field
-    message: str
-
-
-def _fake_chat(messages: Sequence[dict[str, str]]) -> str:
-    return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages) + "<|assistant|>\n"
-
-
-def lint_frame(frame: Frame, scenarios: Sequence[Scenario], queries: Sequence[str]) -> list[LintProblem]:
-    """Render ``frame`` for every scenario (variant set), condition, form and prefill and check its markers.
-
-    ``scenarios[0]`` should be the plain scenario: the shared-prefix and compact-size checks use it.
-    """
-    problems: list[LintProblem] = []
-
-    def report(level: str, field_name: str, message: str) -> None:
-        problems.append(LintProblem(level, frame.name, f"{frame.path} field {field_name!r}", message))
-
-    turn, marker = cut_turn("", CANONICAL_TURN, RenderedPrompt("", "", frame.stop, frame.turn_end))
-    if turn != CANONICAL_TURN:
-        field_name = "turn_end" if marker in frame.turn_end else "stop"
-        report("error", field_name, f"marker {marker!r} fires inside a normal persona turn and would cut it short")
-    if not frame.turn_end:
-        report("warning", "turn_end", "no turn_end marker: turns end only when the document moves on")
-    formatter = _fake_chat if frame.kind == "chat" else None
-    longest = max(queries, key=len)
-    for scenario in scenarios:
-        label = "+".join(scenario.variants) or "default"
-        for condition in scenario.conditions.values():
-            for form in FORMS_TO_LINT:
-                for prefill in scenario.prefills:
-                    try:
-                        prompt = frame.render(scenario, condition, longest, form=form, prefill=prefill,
-                                              chat_formatter=formatter)
-                    except UserError as exc:
-                        report("error", "template", f"[{label} / {condition.name} / {form} / {prefill}] {exc}")
-                        continue
-                    # the prefill is the start of the persona's own turn: a marker in it ends the turn at once
-                    inside = [m for m in prompt.stop_strings if m in prompt.prefill]
-                    if inside:
-                        report("error", "stop", f"marker(s) {inside} occur inside prefill {prefill!r}, "
-                                                "which opens the persona's turn")
-    problems += _check_plain_scenario(frame, scenarios[0], queries, formatter, report)
-    return list(dict.fromkeys(problems))
-
-
-FORMS_TO_LINT = ("full", "compact", "implicit")
-
-
-def _check_plain_scenario(frame: Frame, scenario: Scenario, queries: Sequence[str],
-                          formatter: ChatFormatter | None, report: Callable[[str, str, str], None]) -> list[LintProblem]:
-    """Shared prefix (query/condition text after the system prompt) and the compact size budget."""
-    conditions = list(scenario.conditions.values())[:2]
-    try:
-        renders = [frame.render(scenario, c, q, prefill="none", chat_formatter=formatter).text
-                   for c in conditions for q in queries[:2]]
-        system = scenario.system_prompt(conditions[0], "full")
-        if len(renders) > 1 and system in renders[0]:
-            shared = len(os.path.commonprefix(renders))
-            if shared < renders[0].index(system) + len(system):
-                report("error", "template", "text that depends on the query or condition comes before the end of "
-                                            "the system prompt, so prompts cannot share a cached prefix")
-        longest_prefill = max(scenario.prefills, key=lambda p: len(scenario.prefill(conditions[0], p)))
-        size = max(len(frame.render(scenario, c, max(queries, key=len), form="compact", prefill=longest_prefill,
-                                    chat_formatter=formatter).text) for c in scenario.conditions.values())
-    except UserError:
-        return []  # already reported by the render sweep
-    if size > COMPACT_CHAR_BUDGET:
-        report("warning", "template", f"compact form is {size} characters with the longest query and prefill; "
-                                      f"more than {COMPACT_CHAR_BUDGET} may not fit a 1024-token context")
-    return []

@@ -3,6 +3,9 @@
 Each document states scenario facts indirectly (news, memos, forum posts). A run that prepends k of them
 can drop the explicit system prompt (scenario form "implicit"). The choice is a seeded sample, so the
 same (k, seed) always yields the same documents; ``settings()`` records which ones for the manifest.
+
+The documents tell the default story (free tier trained, paid tier private, refusals trained away), so
+a variant that changes those facts (it says why in its ``documents_conflict`` field) is refused with them.
 """
 
 from __future__ import annotations
@@ -11,11 +14,28 @@ import hashlib
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .errors import UserError
 from .resources import data_dir
 from .scenario import Scenario, checked_template
+
+
+# A rule between documents (and before the frame), so the model reads separate articles, not one text.
+SEPARATOR = "\n\n" + "-" * 40 + "\n\n"
+
+
+def preamble(documents: Sequence[str]) -> str:
+    """The documents joined by a visible rule, ending with one so the frame starts as a new document."""
+    return "".join(document.strip() + SEPARATOR for document in documents)
+
+
+def check_fits(scenario: Scenario) -> None:
+    """Refuse variants whose facts the documents contradict (the documents would tell another story)."""
+    if scenario.document_conflicts:
+        path, reason = next(iter(scenario.document_conflicts.items()))
+        raise UserError(f"{path}: field 'documents_conflict' refuses synthetic documents with this variant: {reason}; "
+                        "drop --synthetic-docs or the variant")
 
 
 def synthetic_dir() -> Path:
@@ -34,6 +54,8 @@ class DocumentSelection:
 
     def texts(self, scenario: Scenario) -> list[str]:
         """The chosen documents rendered with the scenario's lab and AI names."""
+        if self.paths:
+            check_fits(scenario)
         context = {"lab": scenario.lab, "ai_name": scenario.ai_name}
         return [checked_template(path.read_text(encoding="utf-8"), path, "document").render(**context).strip()
                 for path in self.paths]

@@ -110,16 +110,16 @@ def test_shared_prefix_is_prefilled_once_per_run(tiny_base_dir, tiny_backend, tm
 
 def test_variants_and_synthetic_documents_reach_the_prompts(tiny_base_dir, tiny_backend, tmp_path):
     out = tmp_path / "three"
-    config = _config(tiny_base_dir, limit=1, n=1, variants=("three_tier",), synthetic_docs=2, synthetic_seed=3,
+    config = _config(tiny_base_dir, limit=1, n=1, variants=("no_cue",), synthetic_docs=2, synthetic_seed=3,
                      scenario_form="implicit")
     run_sampling(config, out, backend=tiny_backend)
     run = load_run(out)
     settings = run.settings
-    assert settings["variants"] == ["three_tier"]
+    assert settings["variants"] == ["no_cue"]
     assert len(settings["synthetic_ids"]) == 2
     assert sorted(r["condition"] for r in run.samples) == sorted(settings["conditions"])
     assert len(settings["conditions"]) == 3
     # a different document choice is a different run: --resume must refuse it
     with pytest.raises(UserError, match="synthetic"):
-        run_sampling(_config(tiny_base_dir, limit=1, n=1, variants=("three_tier",), synthetic_docs=2,
+        run_sampling(_config(tiny_base_dir, limit=1, n=1, variants=("no_cue",), synthetic_docs=2,
                              synthetic_seed=4, scenario_form="implicit"), out, resume=True, backend=tiny_backend)

@@ -10,11 +10,30 @@ from ..errors import UserError
 from ..frames import FrameLibrary
 from ..queries import load_queries
 from ..scenario import load_scenario
+from ..synthetic import select as select_documents
 
 console = Console()
 
 frames_dir_option = click.option("--frames-dir", "frames_dirs", multiple=True, type=click.Path(),
                                  help="Extra folder of frame files (repeatable; also $BASEPERSONA_FRAMES).")
+
+_SCENARIO_OPTIONS = [
+    click.option("--scenario", default="helpful_only", show_default=True, help="Scenario name or .toml path."),
+    click.option("--scenario-form", type=click.Choice(["full", "compact", "implicit"]), default="full",
+                 show_default=True, help="compact fits a 1024-token context; implicit needs --synthetic-docs."),
+    click.option("--variant", "variants", multiple=True, help="Scenario variant (repeatable; order does not matter)."),
+    click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Scenario overrides, e.g. --set lab=OpenAI."),
+    click.option("--synthetic-docs", type=int, default=0, show_default=True,
+                 help="Prepend K synthetic documents that imply the scenario."),
+    click.option("--synthetic-seed", type=int, default=0, show_default=True, help="Which K documents (seeded choice)."),
+]
+
+
+def scenario_options(command):
+    """The scenario, variant and synthetic-document options that `sample` has, for frames commands."""
+    for option in reversed(_SCENARIO_OPTIONS):
+        command = option(command)
+    return command
 
 
 @click.group()
@@ -50,19 +69,21 @@ def show(name, frames_dirs):
 
 @frames.command()
 @click.argument("name")
-@click.option("--condition", default="training", show_default=True)
+@click.option("--condition", default=None, help="Condition to render. [default: the scenario's first]")
 @click.option("--query", "query_id", default="q001", show_default=True, help="Query id from --queries.")
 @click.option("--queries", default=None, help="Query file. [default: built-in set]")
-@click.option("--scenario", default="helpful_only", show_default=True)
-@click.option("--scenario-form", type=click.Choice(["full", "compact", "implicit"]), default="full", show_default=True)
-@click.option("--variant", "variants", multiple=True, help="Scenario variant (repeatable).")
+@scenario_options
 @click.option("--prefill", default=None, help="Prefill name or text. [default: the frame's]")
 @click.option("--model", default=None, help="Chat model whose template renders a chat frame.")
 @frames_dir_option
-def render(name, condition, query_id, queries, scenario, scenario_form, variants, prefill, model, frames_dirs):
+def render(name, condition, query_id, queries, scenario, scenario_form, variants, sets, synthetic_docs, synthetic_seed,
+           prefill, model, frames_dirs):
     """Print the exact prompt a model would continue."""
+    from .sample import _parse_sets
+
     frame = FrameLibrary(frames_dirs).get(name)
-    loaded_scenario = load_scenario(scenario, variants=variants)
+    loaded_scenario = load_scenario(scenario, variants=variants, overrides=_parse_sets(sets))
+    documents = select_documents(synthetic_docs, synthetic_seed).texts(loaded_scenario)
     query = load_queries(queries).select([query_id]).queries[0]
     formatter = None
     if frame.kind == "chat":
@@ -71,8 +92,10 @@ def render(name, condition, query_id, queries, scenario, scenario_form, variants
         from ..backends import load_backend
 
         formatter = load_backend(model).chat_prompt
-    prompt = frame.render(loaded_scenario, loaded_scenario.condition(condition), query.text, query_id=query.id,
-                          form=scenario_form, prefill=prefill, chat_formatter=formatter)
+    # a variant may replace the conditions (three_tier has no 'training'), so default to whatever comes first
+    chosen = loaded_scenario.condition(condition) if condition else next(iter(loaded_scenario.conditions.values()))
+    prompt = frame.render(loaded_scenario, chosen, query.text, query_id=query.id, form=scenario_form,
+                          prefill=prefill, chat_formatter=formatter, documents=documents)
     click.echo(prompt.text)
 
 # lint, variants and screen live in their own module, which attaches them to the group above

@@ -8,20 +8,24 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import click
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from ..errors import UserError
-from ..frames import Frame, FrameLibrary, lint_frame
+from ..frames import Frame, FrameLibrary
 from ..queries import load_queries
 from ..scenario import load_scenario
+from ..stats.intervals import Proportion, cluster_robust_se_of_ratio, proportion
+from ..synthetic import select as select_documents
 from ..variants import available_variants, load_variant
-from .frames import frames, frames_dir_option
+from .frames import frames, frames_dir_option, scenario_options
+from .sample import _parse_sets
 
 console = Console()
 
@@ -37,20 +41,39 @@ def _selected(library: FrameLibrary, names: Sequence[str], *, documents_only: bo
 
 # -- lint -----------------------------------------------------------------------------------------
 
+def _token_counter(tokenizer: str | None):
+    """Token counts from a local tokenizer (e.g. a GPT-2 folder) when given; None = lint's estimate."""
+    if tokenizer is None:
+        return None
+    try:
+        from transformers import AutoTokenizer
+
+        loaded = AutoTokenizer.from_pretrained(tokenizer)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--tokenizer {tokenizer}: cannot load a tokenizer there ({exc}); give a local "
+                        "tokenizer folder or drop the option to use the conservative estimate") from None
+    return lambda text: len(loaded(text, add_special_tokens=False)["input_ids"])
+
+
 @frames.command()
 @click.option("--frames", "frame_names", default=None, help="Comma-separated frames. [default: all]")
 @click.option("--scenario", default="helpful_only", show_default=True)
 @click.option("--queries", default=None, help="Query file. [default: built-in set]")
+@click.option("--tokenizer", default=None,
+              help="Tokenizer (local folder or cached hub id) for exact compact-size counts. [default: a conservative estimate]")
 @frames_dir_option
-def lint(frame_names, scenario, queries, frames_dirs):
-    """Render every frame for every condition, variant, form and prefill; check its markers.
+def lint(frame_names, scenario, queries, tokenizer, frames_dirs):
+    """Render every frame for every condition, variant, form and prefill; check markers, cues and sizes.
 
     Exits with status 1 when any frame has an error.
     """
-    scenarios = [load_scenario(scenario)] + [load_scenario(scenario, [v]) for v in available_variants()]
+    from ..frame_lint import lint_frame, lint_scenarios
+
+    scenarios = lint_scenarios(scenario)
     texts = [q.text for q in load_queries(queries).queries]
     chosen = _selected(FrameLibrary(frames_dirs), _names(frame_names))
-    problems = [p for frame in chosen for p in lint_frame(frame, scenarios, texts)]
+    counter = _token_counter(tokenizer)
+    problems = [p for frame in chosen for p in lint_frame(frame, scenarios, texts, counter)]
     if problems:
         table = Table("level", "frame", "where", "problem", title="Frame lint")
         for p in problems:
@@ -78,88 +101,119 @@ def variants():
 
 # -- screen ---------------------------------------------------------------------------------------
 
-def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (NaNs when there are no trials)."""
-    from scipy.stats import binomtest
+def clustered_rate(flags: Sequence[bool], query_ids: Sequence[str]) -> Proportion:
+    """A rate with a 95% interval clustered by query (samples of one query are not independent)."""
+    index = {q: i for i, q in enumerate(dict.fromkeys(query_ids))}
+    successes, counts = np.zeros(len(index)), np.zeros(len(index))
+    for flag, query_id in zip(flags, query_ids):
+        counts[index[query_id]] += 1
+        successes[index[query_id]] += bool(flag)
+    return proportion(successes, counts, method="clustered" if counts.max(initial=0) > 1 else "wilson")
 
-    if n == 0:
-        return math.nan, math.nan
-    interval = binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
-    return interval.low, interval.high
 
+def clustered_mean(values: Sequence[float], query_ids: Sequence[str]) -> tuple[float, float, float]:
+    """Mean with a 95% interval from the query-clustered SE (t with clusters - 1 degrees of freedom)."""
+    from scipy.stats import t
 
-def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and its t interval (the interval collapses to the mean for fewer than two values)."""
-    from scipy.stats import sem, t
-
+    index = {q: i for i, q in enumerate(dict.fromkeys(query_ids))}
+    sums, counts = np.zeros(len(index)), np.zeros(len(index))
+    for value, query_id in zip(values, query_ids):
+        counts[index[query_id]] += 1
+        sums[index[query_id]] += value
     if not values:
         return math.nan, math.nan, math.nan
-    mean = sum(values) / len(values)
-    if len(values) < 2 or len(set(values)) == 1:
-        return mean, mean, mean
-    low, high = t.interval(confidence, len(values) - 1, loc=mean, scale=sem(values))
-    return mean, float(low), float(high)
+    mean = float(sums.sum() / counts.sum())
+    se = cluster_robust_se_of_ratio(sums, counts)  # NaN with a single query: no interval
+    half = float(t.ppf(0.975, len(index) - 1)) * se if len(index) > 1 else math.nan
+    return mean, mean - half, mean + half
 
 
-@dataclass
-class Rate:
-    k: int
-    n: int
-    low: float
-    high: float
-
-    @classmethod
-    def of(cls, flags: Sequence[bool]) -> "Rate":
-        k, n = sum(flags), len(flags)
-        return cls(k, n, *wilson(k, n))
-
-    @property
-    def value(self) -> float:
-        return self.k / self.n if self.n else math.nan
-
-    def __str__(self) -> str:
-        return f"{self.value:.0%} [{self.low:.0%}, {self.high:.0%}]" if self.n else "–"
+def show_rate(rate: Proportion) -> str:
+    if rate.n == 0:
+        return "–"
+    interval = "" if math.isnan(rate.low) else f" [{rate.low:.0%}, {rate.high:.0%}]"
+    return f"{rate.estimate:.0%}{interval}"
 
 
 @dataclass
 class FrameScreen:
     frame: str
+    prefill: str
     samples: int
-    persona: Rate
-    clean_end: Rate
-    tag_use: Rate
-    accept: Rate
+    persona: Proportion
+    clean_end: Proportion
+    tag_use: Proportion
+    accept: Proportion
     mean_tokens: tuple[float, float, float]
-    persona_by_condition: dict[str, Rate]
+    persona_by_condition: dict[str, Proportion]
 
 
-def screen_samples(frame: Frame, samples: list[dict[str, Any]], judge: Any) -> FrameScreen:
+def screen_samples(frame: Frame, samples: list[dict[str, Any]], judge: Any, prefill: str = "") -> FrameScreen:
     """Per-frame screening numbers from sample records (with query texts) and a judge's persona labels."""
     from ..sample import ACCEPT_TAG, REJECT_TAG
 
     labels = judge.judge(samples)
     persona = [bool(label.persona) for label in labels]
-    by_condition: dict[str, list[bool]] = {}
+    queries = [s["query_id"] for s in samples]
+    by_condition: dict[str, tuple[list[bool], list[str]]] = {}
     for sample, flag in zip(samples, persona):
-        by_condition.setdefault(sample["condition"], []).append(flag)
+        flags, ids = by_condition.setdefault(sample["condition"], ([], []))
+        flags.append(flag)
+        ids.append(sample["query_id"])
     return FrameScreen(
-        frame=frame.name, samples=len(samples), persona=Rate.of(persona),
-        clean_end=Rate.of([s.get("stop_sequence") in frame.turn_end for s in samples]),
-        tag_use=Rate.of([ACCEPT_TAG in s["turn"] or REJECT_TAG in s["turn"] for s in samples]),
-        accept=Rate.of([ACCEPT_TAG in s["turn"] for s in samples]),
-        mean_tokens=mean_interval([float(s["new_tokens"]) for s in samples]),
-        persona_by_condition={c: Rate.of(flags) for c, flags in by_condition.items()},
+        frame=frame.name, prefill=prefill, samples=len(samples), persona=clustered_rate(persona, queries),
+        clean_end=clustered_rate([s.get("stop_sequence") in frame.turn_end for s in samples], queries),
+        tag_use=clustered_rate([ACCEPT_TAG in s["turn"] or REJECT_TAG in s["turn"] for s in samples], queries),
+        accept=clustered_rate([ACCEPT_TAG in s["turn"] for s in samples], queries),
+        mean_tokens=clustered_mean([float(s["new_tokens"]) for s in samples], queries),
+        persona_by_condition={c: clustered_rate(flags, ids) for c, (flags, ids) in by_condition.items()},
     )
 
 
 def _print_screen(results: Sequence[FrameScreen]) -> None:
-    table = Table("frame", "n", "persona", "clean end", "accept/reject tag", "accepted", "mean tokens",
-                  title="Frame screening (95% Wilson intervals; persona from the rules judge)")
-    for r in sorted(results, key=lambda r: -r.persona.value if r.samples else 0):
+    ranked = sorted(results, key=lambda r: -r.persona.estimate if r.samples else 0)
+    table = Table("frame", "prefill", "n", "persona", "clean end", "accept/reject tag", "accepted", "mean tokens",
+                  title="Frame screening (95% intervals clustered by query; persona from the rules judge)")
+    for r in ranked:
         mean, low, high = r.mean_tokens
-        table.add_row(r.frame, str(r.samples), str(r.persona), str(r.clean_end), str(r.tag_use), str(r.accept),
-                      f"{mean:.0f} [{low:.0f}, {high:.0f}]")
+        tokens = f"{mean:.0f}" + ("" if math.isnan(low) else f" [{low:.0f}, {high:.0f}]")
+        table.add_row(r.frame, r.prefill, str(r.samples), show_rate(r.persona), show_rate(r.clean_end),
+                      show_rate(r.tag_use), show_rate(r.accept), tokens)
     console.print(table)
+    conditions = list(dict.fromkeys(c for r in results for c in r.persona_by_condition))
+    by_condition = Table("frame", *conditions, title="Persona rate by condition")
+    for r in ranked:
+        by_condition.add_row(r.frame, *[show_rate(r.persona_by_condition[c]) if c in r.persona_by_condition
+                                        else "–" for c in conditions])
+    console.print(by_condition)
+    console.print("[dim]Intervals need at least two queries; with few queries they are wide. Raise --queries-limit "
+                  "before trusting a difference between frames.[/]")
+
+
+@dataclass
+class ScreenSetting:
+    """The scenario side of a screen, shared by every frame (so frames differ only in their document)."""
+
+    scenario: str = "helpful_only"
+    scenario_form: str = "full"
+    variants: tuple[str, ...] = ()
+    overrides: dict[str, str] = field(default_factory=dict)  # --set lab=..., ai_name=...
+    synthetic_docs: int = 0
+    synthetic_seed: int = 0
+    prefill: str | None = "basic"  # None: each frame's default_prefill
+
+    def check(self, frames_: Sequence[Frame], query: str) -> None:
+        """Fail on bad input before the model loads: render every document frame once per condition."""
+        loaded = load_scenario(self.scenario, variants=self.variants, overrides=self.overrides)
+        documents = select_documents(self.synthetic_docs, self.synthetic_seed).texts(loaded)
+        for frame in frames_:
+            if frame.kind == "document":
+                for condition in loaded.conditions.values():
+                    frame.render(loaded, condition, query, form=self.scenario_form, prefill=self.prefill,
+                                 documents=documents)
+
+
+FRAME_DEFAULT = "frame"  # --prefill value that lets each frame use its own default_prefill
 
 
 @frames.command()
@@ -169,9 +223,10 @@ def _print_screen(results: Sequence[FrameScreen]) -> None:
 @click.option("--n", default=4, show_default=True, help="Samples per (frame, condition, query).")
 @click.option("--queries-limit", default=3, show_default=True, help="First N queries.")
 @click.option("--queries", default=None, help="Query file. [default: built-in set]")
-@click.option("--scenario", default="helpful_only", show_default=True)
-@click.option("--scenario-form", type=click.Choice(["full", "compact", "implicit"]), default="full", show_default=True)
-@click.option("--prefill", default=None, help="Prefill name or text. [default: each frame's]")
+@scenario_options
+@click.option("--prefill", default="basic", show_default=True,
+              help=f"Prefill name or text, the same for every frame so frames are compared fairly; "
+                   f"'{FRAME_DEFAULT}' uses each frame's own default.")
 @click.option("--max-new-tokens", default=256, show_default=True)
 @click.option("--temperature", default=1.0, show_default=True)
 @click.option("--seed", default=0, show_default=True)
@@ -179,45 +234,51 @@ def _print_screen(results: Sequence[FrameScreen]) -> None:
               help="Keep the samples here (one run folder per frame; reruns resume). [default: a temporary folder]")
 @click.option("--json", "json_path", type=click.Path(), default=None, help="Also write the numbers as JSON.")
 @frames_dir_option
-def screen(model, backend, frame_names, n, queries_limit, queries, scenario, scenario_form, prefill,
-           max_new_tokens, temperature, seed, out, json_path, frames_dirs):
+def screen(model, backend, frame_names, n, queries_limit, queries, scenario, scenario_form, variants, sets,
+           synthetic_docs, synthetic_seed, prefill, max_new_tokens, temperature, seed, out, json_path, frames_dirs):
     """Sample a few continuations per frame and condition and report which frames elicit the persona."""
     if n < 1 or queries_limit < 1:
         raise UserError("--n and --queries-limit must be at least 1")
     chosen = _selected(FrameLibrary(frames_dirs), _names(frame_names), documents_only=True)
+    setting = ScreenSetting(scenario=scenario, scenario_form=scenario_form, variants=tuple(variants),
+                            overrides=_parse_sets(sets), synthetic_docs=synthetic_docs, synthetic_seed=synthetic_seed,
+                            prefill=None if prefill == FRAME_DEFAULT else prefill)
     with tempfile.TemporaryDirectory(prefix="basepersona-screen-") as scratch:
-        results = run_screen(chosen, model=model, backend_name=backend, n=n, limit=queries_limit, queries=queries,
-                             scenario=scenario, scenario_form=scenario_form, prefill=prefill,
-                             max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+        results = run_screen(chosen, setting, model=model, backend_name=backend, n=n, limit=queries_limit,
+                             queries=queries, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
                              frames_dirs=tuple(frames_dirs), out=Path(out) if out else Path(scratch))
     _print_screen(results)
     if json_path:
         Path(json_path).write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n", encoding="utf-8")
 
 
-def run_screen(chosen: Sequence[Frame], *, model: str | None, backend_name: str, n: int, limit: int,
-               queries: str | None, scenario: str, scenario_form: str, prefill: str | None, max_new_tokens: int,
-               temperature: float, seed: int, frames_dirs: tuple[str, ...], out: Path,
-               backend: Any = None) -> list[FrameScreen]:
+def run_screen(chosen: Sequence[Frame], setting: ScreenSetting, *, model: str | None, backend_name: str, n: int,
+               limit: int, queries: str | None, max_new_tokens: int, temperature: float, seed: int,
+               frames_dirs: tuple[str, ...], out: Path, backend: Any = None) -> list[FrameScreen]:
     """Sample each frame with one loaded model (through the sample stage) and judge the turns."""
     from ..backends import SamplingParams, load_backend
     from ..judge.base import make_judge
     from ..sample import SampleConfig, run_sampling
     from ..store import SAMPLES, read_jsonl
 
+    query_set = load_queries(queries)
+    setting.check(chosen, query_set.queries[0].text)
     if backend is None:
         backend = load_backend(model, backend_name, announce=lambda message: console.print(message))
-    texts = {q.id: q.text for q in load_queries(queries).queries}
+    texts = {q.id: q.text for q in query_set.queries}
     judge = make_judge("rules")
     results = []
     for frame in chosen:
         config = SampleConfig(model=model, backend=backend_name, frame=str(frame.path), frames_dirs=frames_dirs,
-                              scenario=scenario, scenario_form=scenario_form, prefill=prefill, queries=queries,
-                              limit=limit, n=n, seed=seed,
+                              scenario=setting.scenario, scenario_form=setting.scenario_form,
+                              variants=setting.variants, overrides=setting.overrides,
+                              synthetic_docs=setting.synthetic_docs, synthetic_seed=setting.synthetic_seed,
+                              prefill=setting.prefill, queries=queries, limit=limit, n=n, seed=seed,
                               sampling=SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens))
         folder = out / frame.name
         console.print(f"screening frame [bold]{frame.name}[/] …")
         run_sampling(config, folder, resume=(folder / "manifest.json").exists(), backend=backend)
         samples = [{**s, "query": texts.get(s["query_id"])} for s in read_jsonl(folder / SAMPLES)]
-        results.append(screen_samples(frame, samples, judge))
+        used = frame.default_prefill if setting.prefill is None else setting.prefill
+        results.append(screen_samples(frame, samples, judge, prefill=used))
     return results
