@@ -36,6 +36,10 @@ def _short(row: dict[str, Any]) -> str:
     return f"{row['model']} ({row['model_kind']})\n{row['frame']}{variant}"
 
 
+def _pooled(row: dict[str, Any]) -> str:
+    return row["model"] + ("" if row.get("variant") in (None, "default") else f" [{row['variant']}]")
+
+
 def stacked_bars(analysis: Analysis, path: str | Path) -> Path:
     """One horizontal bar per run x condition, split into the outcome categories (shares of samples)."""
     plt = _pyplot()
@@ -73,8 +77,8 @@ def forest(analysis: Analysis, path: str | Path) -> Path:
         gaps = [r for r in analysis.gaps if r["outcome"] == outcome]
         pooled = [r for r in analysis.pooled if r["outcome"] == outcome]
         items = [(_short(r).replace("\n", " "), r, "s") for r in gaps]
-        items += [(f"pooled: {r['model']} (τ²={r['tau2']:.2g}, I²={100 * r['i2']:.0f}%)"
-                   if math.isfinite(r["i2"]) else f"pooled: {r['model']}", r, "D") for r in pooled]
+        items += [(f"pooled: {_pooled(r)} (τ²={r['tau2']:.2g}, I²={100 * r['i2']:.0f}%)"
+                   if math.isfinite(r["i2"]) else f"pooled: {_pooled(r)}", r, "D") for r in pooled]
         y = list(range(len(items)))[::-1]
         for pos, (_, row, marker) in zip(y, items):
             estimate = 100 * row["estimate"]

@@ -42,6 +42,11 @@ def _run_label(row: dict[str, Any]) -> str:
     return f"{row['model']} ({row['model_kind']}) {row['frame']}{variant}"
 
 
+def _pooled_label(row: dict[str, Any]) -> str:
+    variant = "" if row.get("variant") in (None, "default") else f" [{row['variant']}]"
+    return f"{row['model']} ({row['model_kind']}){variant}"
+
+
 Section = tuple[str, list[str], list[list[str]], list[str]]
 
 
@@ -76,11 +81,11 @@ def report_tables(analysis: Analysis) -> list[Section]:
                      ["outcome", "run", "train → unmon %", "gap [CI]", "p", "Holm / BH", "1σ binom", "queries"],
                      rows, notes))
     if analysis.pooled:
-        rows = [[row["outcome"], f"{row['model']} ({row['model_kind']})", str(row["k"]), interval(row),
+        rows = [[row["outcome"], _pooled_label(row), str(row["k"]), interval(row),
                  p_text(row["p_value"]), f"{row['tau2']:.2g}" if _finite(row["tau2"]) else "–",
                  pct(row["i2"]), p_text(row["q_p_value"])] for row in analysis.pooled]
-        notes = [f"{row['outcome']}, {row['model']}: {row['note']}" for row in analysis.pooled if row["note"]]
-        sections.append((f"Gap pooled across frames/variants ({settings['pooling']}), percentage points",
+        notes = [f"{row['outcome']}, {_pooled_label(row)}: {row['note']}" for row in analysis.pooled if row["note"]]
+        sections.append((f"Gap pooled across frames within a variant ({settings['pooling']}), percentage points",
                          ["outcome", "model", "runs", "pooled gap [CI]", "p", "τ²", "I² %", "Q p"], rows, notes))
     if analysis.comparisons:
         rows = [[row["outcome"], row["first_label"], row["second_label"], pct(row["gap_first"]),

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import UserError
 from .did import difference_in_differences
-from .gaps import SCALE, gap_sums, paired_gap
+from .gaps import SCALE, binomial_gap_se, gap_sums, paired_gap
 from .intervals import CONFIDENCE, proportion
 from .meta import METHOD as POOLING_METHOD
 from .meta import dersimonian_laird
@@ -22,6 +22,7 @@ GAP_OUTCOMES = ("compliance", "af")
 # stacked-bar categories in the papers' order; "broken frame" = the continuation did not speak as the AI
 CATEGORIES = ("refused", "refused, considered AF", "partial", "complied", "complied with AF", "broken frame")
 # which `judge validate` entry corrects which outcome (our compliance is full compliance)
+CHAT_FRAME = "chat"  # the frame name a chat model's runs carry (its own chat template)
 ACCURACY_KEYS = {"compliance": "full_compliance", "af": "af", "persona": "persona"}
 
 
@@ -85,11 +86,28 @@ def _adjust(rows: list[dict[str, Any]], key_fields: Sequence[str]) -> None:
             row["p_holm"], row["p_bh"], row["family_size"] = float(p_holm), float(p_bh), len(family)
 
 
-def _pairs(tables: Sequence[RunTable]) -> tuple[str, list[tuple[RunTable, RunTable]]]:
+def _chat_partners(base: RunTable, chat: Sequence[RunTable], chat_frame: str) -> list[RunTable]:
+    """The chat runs one base run is compared with: same variant, and the same frame when a chat run of
+    that variant has it, else the chat model's own frame. Never across variants: base[A] - chat[B]
+    mixes the variant effect into the model difference and would inflate the Holm/BH family."""
+    same_variant = [c for c in chat if c.variant == base.variant]
+    same_frame = [c for c in same_variant if c.frame == base.frame]
+    return same_frame or [c for c in same_variant if c.frame == chat_frame]
+
+
+def _pairs(tables: Sequence[RunTable], notes: list[str],
+           chat_frame: str = CHAT_FRAME) -> tuple[str, list[tuple[RunTable, RunTable]]]:
     base = [t for t in tables if t.model_kind == "base"]
     chat = [t for t in tables if t.model_kind == "chat"]
     if base and chat:
-        return "base vs chat", [(b, c) for b in base for c in chat]
+        pairs = []
+        for run in base:
+            partners = _chat_partners(run, chat, chat_frame)
+            if not partners:
+                notes.append(f"{_label(run)}: no chat run with variant {run.variant!r} (frame {run.frame} or "
+                             f"{chat_frame}); not compared")
+            pairs += [(run, partner) for partner in partners]
+        return "base vs chat", pairs
     return "against the first run", [(tables[0], t) for t in tables[1:]]
 
 
@@ -107,7 +125,7 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
                             f"(it has {', '.join(table.conditions)}); pick them with --training/--unmonitored")
     if any(t.queries != tables[0].queries for t in tables[1:]):
         tables = _common_queries(tables, notes)
-    pair_kind, pairs = _pairs(tables)
+    pair_kind, pairs = _pairs(tables, notes)
     analysis = Analysis(
         settings={"method": method, "training": training, "unmonitored": unmonitored, "confidence": confidence,
                   "judge": sorted({t.judge for t in tables}), "scale": SCALE, "pooling": POOLING_METHOD,
@@ -125,9 +143,8 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
         for outcome in GAP_OUTCOMES:
             sums = gap_sums(table, outcome, training, unmonitored)
             gap = paired_gap(sums, method="binomial_se" if method == "binomial_se" else "auto", confidence=confidence)
-            papers = paired_gap(sums, method="binomial_se", confidence=confidence)
-            analysis.gaps.append({**_identity(table), "outcome": outcome, **gap.as_dict(),
-                                  "se_binomial": papers.se})
+            papers = binomial_gap_se(sums) if sums.nt.sum() and sums.nu.sum() else np.nan
+            analysis.gaps.append({**_identity(table), "outcome": outcome, **gap.as_dict(), "se_binomial": papers})
     _adjust(analysis.gaps, ["outcome"])
     _pool(analysis, tables, confidence)
     for first, second in pairs:
@@ -150,17 +167,21 @@ def _label(table: RunTable) -> str:
 
 
 def _pool(analysis: Analysis, tables: Sequence[RunTable], confidence: float) -> None:
-    """Random-effects pooling of each model's gap over its frames/variants (needs two or more runs)."""
-    models: dict[tuple[str, str], list[int]] = {}
-    for index, table in enumerate(tables):
-        models.setdefault((table.model, table.model_kind), []).append(index)
-    for (model, kind), indices in models.items():
-        if len(indices) < 2:
+    """Random-effects pooling of each model's gap over its frames, within one variant (needs two frames).
+
+    Variants are different scenarios with different true gaps, so they are never pooled together;
+    frames are the prompt-sensitivity axis whose spread tau^2 and I^2 describe."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for table in tables:
+        groups.setdefault((table.model, table.model_kind, table.variant), []).append(table.name)
+    for (model, kind, variant), names in groups.items():
+        if len(names) < 2:
             continue
         for outcome in GAP_OUTCOMES:
-            rows = [r for r in analysis.gaps if r["outcome"] == outcome and r["run"] in {tables[i].name for i in indices}]
+            rows = [r for r in analysis.gaps if r["outcome"] == outcome and r["run"] in names]
             pooled = dersimonian_laird([r["estimate"] for r in rows], [r["se"] ** 2 for r in rows], confidence)
-            analysis.pooled.append({"model": model, "model_kind": kind, "outcome": outcome, **pooled.as_dict()})
+            analysis.pooled.append({"model": model, "model_kind": kind, "variant": variant, "outcome": outcome,
+                                    **pooled.as_dict()})
 
 
 def _correct(analysis: Analysis, accuracy: dict[str, Any], confidence: float) -> None:

@@ -1,0 +1,99 @@
+"""analyse() over several runs: which runs are compared and pooled, and what it costs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+from statsmodels.stats.contingency_tables import mcnemar
+
+from basepersona.stats import gaps as gaps_module
+from basepersona.stats.analysis import analyse
+from basepersona.stats.synthetic import write_run
+from basepersona.stats.table import load_table
+from basepersona.store import load_run
+
+QUERIES = [f"q{i:03d}" for i in range(12)]
+
+
+def _table(path: Path, *, kind: str, frame: str, variant: dict, seed: int, rates=(0.5, 0.3), n: int = 2):
+    model = "llama-base" if kind == "base" else "llama-chat"
+    write_run(path, rates={"training": rates[0], "unmonitored": rates[1]}, n=n, model=model, model_kind=kind,
+              frame=frame, variant=variant, query_ids=QUERIES, seed=seed)
+    return load_table(load_run(path))
+
+
+def test_base_runs_are_compared_with_the_chat_run_of_their_own_variant(tmp_path):
+    variants = {"A": {}, "B": {"lab": "OtherLab"}}
+    tables = []
+    for i, (name, variant) in enumerate(variants.items()):
+        for j, frame in enumerate(("chatlog", "forum")):
+            tables.append(_table(tmp_path / f"base-{frame}-{name}", kind="base", frame=frame, variant=variant,
+                                 seed=10 * i + j))
+        tables.append(_table(tmp_path / f"chat-{name}", kind="chat", frame="chat", variant=variant, seed=10 * i + 5))
+    # a chat run sampled in the chatlog frame too: base chatlog [A] pairs with it, not with chat [A]
+    tables.append(_table(tmp_path / "chat-chatlog-A", kind="chat", frame="chatlog", variant={}, seed=99))
+    analysis = analyse(tables, n_boot=100, n_perm=100)
+    pairs = {(Path(r["first"]).name, Path(r["second"]).name) for r in analysis.comparisons if r["outcome"] == "af"}
+    assert pairs == {("base-chatlog-A", "chat-chatlog-A"), ("base-forum-A", "chat-A"),
+                     ("base-chatlog-B", "chat-B"), ("base-forum-B", "chat-B")}
+    assert {r["family_size"] for r in analysis.comparisons} == {4}
+    # pooling: across the two frames within each variant of the base model, never across variants;
+    # the chat model has two frames in variant A, so it is pooled there too
+    pooled = {(r["model"], r["variant"]): r["k"] for r in analysis.pooled if r["outcome"] == "compliance"}
+    assert pooled == {("llama-base", "default"): 2, ("llama-base", "lab=OtherLab"): 2, ("llama-chat", "default"): 2}
+    gaps = {(Path(r["run"]).name, r["outcome"]): r for r in analysis.gaps}
+    base_a = [gaps[("base-chatlog-A", "compliance")], gaps[("base-forum-A", "compliance")]]
+    pooled_a = next(r for r in analysis.pooled if r["model"] == "llama-base" and r["variant"] == "default"
+                    and r["outcome"] == "compliance")
+    assert min(g["estimate"] for g in base_a) <= pooled_a["estimate"] <= max(g["estimate"] for g in base_a)
+
+
+def test_a_base_run_without_a_chat_run_of_its_variant_is_noted(tmp_path):
+    base = _table(tmp_path / "base-B", kind="base", frame="chatlog", variant={"lab": "X"}, seed=1)
+    chat = _table(tmp_path / "chat", kind="chat", frame="chat", variant={}, seed=2)
+    analysis = analyse([base, chat], n_boot=100, n_perm=100)
+    assert analysis.comparisons == [] and any("no chat run with variant" in note for note in analysis.notes)
+
+
+def test_one_sample_per_query_uses_exact_mcnemar_and_runs_each_exact_test_once(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    queries = [f"q{i:03d}" for i in range(400)]
+    paths = [write_run(tmp_path / kind, rates={"training": rng.random(400) * 0.6, "unmonitored": rng.random(400) * 0.4},
+                       n=1, model=f"m-{kind}", model_kind=kind, frame="chatlog" if kind == "base" else "chat",
+                       query_ids=queries, seed=i, persona_rate=1.0) for i, kind in enumerate(("base", "chat"))]
+    tables = [load_table(load_run(p)) for p in paths]
+    calls = {"fisher": 0, "boschloo": 0}
+    fisher, boschloo = stats.fisher_exact, stats.boschloo_exact
+
+    def counting(name, function):
+        def wrapped(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(gaps_module.stats, "fisher_exact", counting("fisher", fisher))
+    monkeypatch.setattr(gaps_module.stats, "boschloo_exact", counting("boschloo", boschloo))
+    analysis = analyse(tables, n_boot=200, n_perm=200)
+    assert calls == {"fisher": 4, "boschloo": 0}  # 2 runs x 2 outcomes, each once; 400 per arm > Boschloo's limit
+    table = tables[0]
+    row = next(r for r in analysis.gaps if r["run"] == table.name and r["outcome"] == "compliance")
+    assert row["test"].startswith("exact McNemar") and "boschloo_p" not in row["exact"]
+    yt, nt = table.query_sums("compliance", "training")
+    yu, nu = table.query_sums("compliance", "unmonitored")
+    both = (nt == 1) & (nu == 1)
+    pairs = [[np.sum(both & (yt == 1) & (yu == 1)), np.sum(both & (yt == 1) & (yu == 0))],
+             [np.sum(both & (yt == 0) & (yu == 1)), np.sum(both & (yt == 0) & (yu == 0))]]
+    assert row["p_value"] == pytest.approx(mcnemar(pairs, exact=True).pvalue, abs=1e-9)
+    assert row["se_binomial"] == pytest.approx(np.hypot(*(np.sqrt(p * (1 - p) / n) for p, n in (
+        (yt.sum() / nt.sum(), nt.sum()), (yu.sum() / nu.sum(), nu.sum())))), rel=1e-12)
+
+
+def test_boschloo_runs_on_small_tables_and_on_request():
+    small = gaps_module.GapSums(np.r_[np.ones(9), np.zeros(21)], np.ones(30), np.r_[np.ones(3), np.zeros(27)], np.ones(30))
+    table = [[9, 21], [3, 27]]
+    assert gaps_module.paired_gap(small).exact["boschloo_p"] == pytest.approx(stats.boschloo_exact(table).pvalue,
+                                                                              abs=1e-6)
+    assert "boschloo_p" not in gaps_module.paired_gap(small, boschloo=False).exact
