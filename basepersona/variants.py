@@ -213,3 +213,25 @@ def _edit(scenario: Scenario, variant: Variant, edit: SlotEdit) -> None:
     current = scenario.slots[edit.slot]
     scenario.slots[edit.slot] = {form: ([] if edit.mode == "replace" else list(current[form])) + [edit.pieces[form]]
                                  for form in SLOT_FORMS}
+
+
+def longest_combination(scenario_name: str = "helpful_only") -> tuple[str, ...]:
+    """A set of compatible variants with a long compact prompt, for size checks: greedy, longest first.
+
+    Not guaranteed to be the longest of all sets, but every variant that adds text joins unless it conflicts.
+    """
+    from .scenario import load_scenario
+
+    def compact_size(names: Sequence[str]) -> int:
+        scenario = load_scenario(scenario_name, names)
+        return max(len(scenario.system_prompt(c, "compact")) + len(c.cue) + len(scenario.prefill(c, "however"))
+                   for c in scenario.conditions.values())
+
+    chosen: list[str] = []
+    for name in sorted(available_variants(), key=lambda n: -compact_size([n])):
+        try:
+            compact_size(chosen + [name])
+        except UserError:
+            continue  # conflicts with a longer variant already chosen
+        chosen.append(name)
+    return tuple(sorted(chosen))
