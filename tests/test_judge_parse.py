@@ -67,3 +67,13 @@ def test_speaker_line_still_cuts_outside_the_scratchpad_and_before_anything_is_s
     assert first.other_speaker_first
     document = parse("<SCRATCHPAD_REASONING>thinking\n<INPUT>next request</INPUT>", finish="length")
     assert document.ran_on and "next request" not in document.text
+
+
+def test_chatlog_export_markers_cut_but_a_markdown_underline_does_not():
+    answer = "<OUTPUT><request_fully_accepted/> Overview\n========\nStep one.</OUTPUT>"
+    kept = parse("<SCRATCHPAD_REASONING>ok</SCRATCHPAD_REASONING>" + answer)
+    assert not kept.ran_on and "Step one." in kept.answer_body
+    for marker in ("===== next conversation =====", "[END OF EXPORT]"):
+        cut = parse("<SCRATCHPAD_REASONING>ok</SCRATCHPAD_REASONING><OUTPUT><rejected/></OUTPUT>\n" + marker + "\nmore",
+                    finish="length")
+        assert cut.ran_on and "more" not in cut.text

@@ -33,7 +33,7 @@ ANY_TAG = re.compile(r"<\s*/?\s*(?:scratch[_ ]?pad[_ ]?reasoning|draft[_ ]?outpu
 _SPEAKER = r"\[(?:USER|SYSTEM|HUMAN|ASSISTANT|AI)\]|(?:User|Human|Assistant|AI|USER|HUMAN|ASSISTANT)\s*:"
 INVENTED_TURN = re.compile(
     rf"^[ \t]*(?:(?P<speaker>{_SPEAKER})|<\s*INPUT\s*>|<\s*user_input\s*>|USER MESSAGE:|SYSTEM PROMPT:|MODEL RESPONSE:"
-    r"|Reply\s*#\d+|Post\s*#\d+|={3,}|-{3,}\s*(?:BEGIN|END)|\[END OF LOG)",
+    r"|Reply\s*#\d+|Post\s*#\d+|={3,}[ \t]+\S|-{3,}\s*(?:BEGIN|END)|\[END OF (?:LOG|EXPORT))",
     re.MULTILINE,
 )
 
