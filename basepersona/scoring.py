@@ -17,9 +17,9 @@ from .backends import Backend, load_backend
 from .backends.forced_choice import continuation_logprobs, two_way_probability
 from .errors import UserError
 from .sample import ACCEPT_TAG, REJECT_TAG, SampleConfig, _base_settings, _check_out_dir, _load_inputs, _manifest, _prompt_hash
+from .shards import CHOICES, parse_shard
 from .store import JsonlAppender, read_jsonl, settings_difference, write_manifest
 
-CHOICES = "choices.jsonl"
 DEFAULT_SCORE_PREFILL = "<OUTPUT>"
 DEFAULT_CONTINUATIONS = (ACCEPT_TAG, REJECT_TAG)
 # sample settings that mean nothing without sampling
@@ -74,7 +74,9 @@ def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Seq
     chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
     done = {record["id"] for record in read_jsonl(out_dir / CHOICES)} if (out_dir / CHOICES).exists() else set()
     jobs = []
-    for query in query_set.queries:
+    shard = parse_shard(config.shard)  # the same split by query as sampling; settings record it
+    queries = shard.select(query_set.queries) if shard else query_set.queries
+    for query in queries:
         for condition in conditions:
             if choice_id(condition.name, query.id) in done:
                 continue
@@ -110,5 +112,5 @@ def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Seq
     means: dict[str, list[float]] = {}
     for record in records:
         means.setdefault(record["condition"], []).append(record["p_accept"])
-    return ScoreSummary(out_dir, len(query_set.queries) * len(conditions), len(jobs), len(done),
+    return ScoreSummary(out_dir, len(queries) * len(conditions), len(jobs), len(done),
                         {c: sum(v) / len(v) for c, v in means.items()}, time.perf_counter() - began)

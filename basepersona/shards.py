@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Sequence, TypeVar
 
 from .errors import UserError
-from .store import LABELS_DIR, SAMPLES, JsonlAppender, load_run, settings_difference, write_manifest
+from .store import LABELS_DIR, SAMPLES, JsonlAppender, load_run, read_jsonl, settings_difference, write_manifest
+
+CHOICES = "choices.jsonl"  # the score stage's records (scoring.py names the same file)
 
 T = TypeVar("T")
 
@@ -42,43 +44,87 @@ def parse_shard(text: str | None) -> Shard | None:
     return Shard(index, count)
 
 
-def merge_runs(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, partial: bool = False) -> int:
-    """Combine shard runs into ``out_dir``; refuse, with the reason, when they do not belong together."""
+# model_info entries that name where a shard ran, not what it computed; the rest (dtype, engine
+# settings, engine version, ...) must agree, or the merged run would mix two different samplers.
+_HOST_LOCAL = ("base_url", "server_models", "api_key_env")
+
+
+@dataclass(frozen=True)
+class MergeSummary:
+    samples: int
+    choices: int
+
+
+def _engine(run) -> dict:
+    info = {k: v for k, v in run.manifest.get("model_info", {}).items() if k not in _HOST_LOCAL}
+    if isinstance(info.get("device"), str):  # cuda:0 on one host, cuda:3 on another: the same device type
+        info["device"] = info["device"].split(":")[0]
+    return info
+
+
+def _check_together(runs) -> tuple[Shard, dict[str, Path]]:
+    """All runs are distinct shards of one split of one study; returns the split's shard count."""
+    reference = {k: v for k, v in runs[0].settings.items() if k != "shard"}
+    seen: dict[str, Path] = {}
+    for run in runs:
+        settings = {k: v for k, v in run.settings.items() if k != "shard"}
+        difference = settings_difference(reference, settings) or settings_difference(
+            {"engine": _engine(runs[0])}, {"engine": _engine(run)})
+        if difference:
+            raise UserError(f"cannot merge {run.path}: setting {difference} differs from {runs[0].path}")
+        shard = parse_shard(run.settings.get("shard")) if run.settings.get("shard") else None
+        if shard is None:
+            raise UserError(f"{run.path} is not a shard (it was made without --shard)")
+        if str(shard) in seen:
+            raise UserError(f"shard {shard} appears twice: {seen[str(shard)]} and {run.path}")
+        seen[str(shard)] = run.path
+    counts = {parse_shard(name).count for name in seen}
+    if len(counts) > 1:
+        listing = ", ".join(f"{path} is {name}" for name, path in seen.items())
+        raise UserError(f"the shards split the work differently (N = {' vs '.join(map(str, sorted(counts)))}): "
+                        f"{listing}; merge shards of one --shard I/N split")
+    return Shard(0, counts.pop()), seen
+
+
+def merge_runs(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, partial: bool = False) -> MergeSummary:
+    """Combine shard runs (samples, labels and forced-choice scores) into ``out_dir``; refuse, with the
+    reason, when they do not belong together."""
     out_dir = Path(out_dir)
     if (out_dir / "manifest.json").exists():
         raise UserError(f"{out_dir} already holds a run; merge into a new directory")
     runs = [load_run(d, require_samples=False) for d in shard_dirs]
     if not runs:
         raise UserError("give at least one shard directory to merge")
-    reference = {k: v for k, v in runs[0].settings.items() if k != "shard"}
-    seen: dict[str, Path] = {}
-    for run in runs:
-        settings = {k: v for k, v in run.settings.items() if k != "shard"}
-        difference = settings_difference(reference, settings)
-        if difference:
-            raise UserError(f"cannot merge {run.path}: setting {difference} differs from {runs[0].path}")
-        shard = run.settings.get("shard")
-        if shard is None:
-            raise UserError(f"{run.path} is not a shard (it was sampled without --shard)")
-        if shard in seen:
-            raise UserError(f"shard {shard} appears twice: {seen[shard]} and {run.path}")
-        seen[shard] = run.path
-    count = int(next(iter(seen)).split("/")[1])
-    missing = [f"{i}/{count}" for i in range(count) if f"{i}/{count}" not in seen]
+    split, seen = _check_together(runs)
+    missing = [f"{i}/{split.count}" for i in range(split.count) if f"{i}/{split.count}" not in seen]
     if missing and not partial:
         raise UserError(f"shards {', '.join(missing)} are missing; merge them too, or pass --partial")
-    samples = [record for run in runs for record in run.samples]
-    ids = [record["id"] for record in samples]
-    if len(ids) != len(set(ids)):
-        raise UserError("the shards share sample ids; they were not made by disjoint --shard values")
+    samples = _records(runs, lambda run: run.samples, "sample")
+    with_choices = [run for run in runs if (run.path / CHOICES).exists()]
+    if with_choices and len(with_choices) != len(runs):
+        lacking = next(run.path for run in runs if run not in with_choices)
+        raise UserError(f"{lacking} has no {CHOICES} but other shards do; finish its scoring with --resume first")
+    choices = _records(with_choices, lambda run: list(read_jsonl(run.path / CHOICES)), "forced-choice")
     manifest = dict(runs[0].manifest)
-    manifest["settings"] = {**reference, "shard": None}
+    manifest["settings"] = {**runs[0].settings, "shard": None}
     manifest["merged_from"] = [str(run.path) for run in runs]
     write_manifest(out_dir, manifest)
-    with JsonlAppender(out_dir / SAMPLES) as appender:
-        appender.write(samples)
+    if samples or not choices:
+        with JsonlAppender(out_dir / SAMPLES) as appender:
+            appender.write(samples)
+    if choices:
+        with JsonlAppender(out_dir / CHOICES) as appender:
+            appender.write(choices)
     _merge_labels(runs, out_dir)
-    return len(samples)
+    return MergeSummary(len(samples), len(choices))
+
+
+def _records(runs, read, what: str) -> list[dict]:
+    records = [record for run in runs for record in read(run)]
+    ids = [record["id"] for record in records]
+    if len(ids) != len(set(ids)):
+        raise UserError(f"the shards share {what} ids; they were not made by disjoint --shard values")
+    return records
 
 
 def _merge_labels(runs, out_dir: Path) -> None:

@@ -15,6 +15,7 @@ from ..shards import merge_runs
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="New run directory.")
 @click.option("--partial", is_flag=True, help="Merge even when some shards are missing.")
 def merge(shard_dirs, out_dir, partial):
-    """Merge runs made with --shard I/N (same settings) into one run in --out."""
-    count = merge_runs(shard_dirs, out_dir, partial=partial)
-    Console(stderr=True).print(f"merged {len(shard_dirs)} shards, {count} samples → {out_dir}")
+    """Merge runs made with --shard I/N (same settings) into one run in --out: samples, labels, choices."""
+    merged = merge_runs(shard_dirs, out_dir, partial=partial)
+    parts = [f"{merged.samples} samples"] * bool(merged.samples) + [f"{merged.choices} forced choices"] * bool(merged.choices)
+    Console(stderr=True).print(f"merged {len(shard_dirs)} shards, {' and '.join(parts) or 'no records'} → {out_dir}")

@@ -37,15 +37,16 @@ console = Console(stderr=True)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Scenario overrides, e.g. --set lab=OpenAI.")
 @click.option("--frames-dir", "frames_dirs", multiple=True, type=click.Path(), help="Extra folder of frame files.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Run directory for choices.jsonl.")
+@click.option("--shard", default=None, metavar="I/N", help="Score only shard I of N (0-based, split by query); combine with `basepersona merge`.")
 @click.option("--resume", is_flag=True, help="Complete an interrupted scoring run (settings must match).")
 def score(frame, model, backend, options, queries, query_ids, limit, scenario, scenario_form, conditions, prefill,
-          accept, reject, sets, frames_dirs, out_dir, resume):
+          accept, reject, sets, frames_dirs, out_dir, shard, resume):
     """Score how likely the persona's answer starts with the accept vs the reject tag (no sampling)."""
     chosen_limit = _parse_limit(limit)
     config = SampleConfig(model=model, backend=backend, frame=frame, frames_dirs=tuple(frames_dirs), scenario=scenario,
                           scenario_form=scenario_form, overrides=_parse_sets(sets), conditions=tuple(conditions),
                           prefill=prefill, queries=queries, query_ids=tuple(query_ids),
-                          limit=None if chosen_limit == "default" else chosen_limit,
+                          limit=None if chosen_limit == "default" else chosen_limit, shard=shard,
                           backend_options=parse_option_pairs(options))
     command = "basepersona " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     done = 0
