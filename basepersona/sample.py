@@ -170,6 +170,14 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
     out_dir = Path(out_dir)
     scenario, frame, query_set, conditions = _load_inputs(config)
     settings = _base_settings(config, scenario, frame, query_set, conditions)
+    documents = _documents(config).texts(scenario)
+
+    def render(query: Query, condition: Condition, chat_formatter: Callable | None) -> RenderedPrompt:
+        return frame.render(scenario, condition, query.text, query_id=query.id, form=config.scenario_form,
+                            prefill=config.prefill, chat_formatter=chat_formatter, documents=documents)
+
+    if frame.kind != "chat" and query_set.queries:
+        render(query_set.queries[0], conditions[0], None)  # template and form errors before the model loads
     existing = _check_out_dir(out_dir, resume)
     if existing is not None:
         old = {k: v for k, v in existing["settings"].items() if k in settings}
@@ -184,14 +192,12 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
         raise UserError(f"--resume refused: the model's weights changed (run has {existing['settings'].get('model_revision')}, "
                         f"now {settings['model_revision']})")
     chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
-    documents = _documents(config).texts(scenario)
     done = _done_indices(out_dir)
     jobs = []
     shard = parse_shard(config.shard)
     for query in shard.select(query_set.queries) if shard else query_set.queries:
         for condition in conditions:
-            prompt = frame.render(scenario, condition, query.text, query_id=query.id, form=config.scenario_form,
-                                  prefill=config.prefill, chat_formatter=chat_formatter, documents=documents)
+            prompt = render(query, condition, chat_formatter)
             missing = tuple(i for i in range(config.n) if sample_id(condition.name, query.id, i) not in done)
             jobs.append(PromptJob(condition, query, prompt, missing))
     if existing is None:

@@ -144,3 +144,12 @@ def test_manifest_records_the_command_line(tiny_base_dir, tmp_path, capsys, monk
     assert run_cli(argv, capsys)[0] == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["command"].startswith("basepersona sample --model")
+
+
+def test_scenario_errors_come_before_the_model_loads(tmp_path, capsys):
+    # the model path does not exist: had the model loaded first, that would be the error shown
+    args = ["sample", "--model", str(tmp_path / "no-such-model"), "--scenario-form", "implicit",
+            "--out", str(tmp_path / "run")]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "implicit" in _one_line_error(err) and "no-such-model" not in err
+    assert not (tmp_path / "run").exists()
