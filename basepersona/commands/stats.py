@@ -42,12 +42,11 @@ def _analyse(runs, judge, method, training, unmonitored, judge_accuracy, confide
     import json
 
     from ..stats.analysis import analyse
-    from ..stats.table import load_table
-    from ..store import load_run
+    from ..stats.table import load_table, open_run
 
     if len({p.resolve() for p in runs}) != len(runs):
         raise UserError("the same run is named twice")
-    tables = [load_table(load_run(path), judge) for path in runs]
+    tables = [load_table(open_run(path), judge) for path in runs]
     accuracy = None
     if judge_accuracy is not None:
         try:

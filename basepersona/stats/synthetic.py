@@ -8,7 +8,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..store import LABELS_DIR, MANIFEST, SAMPLES, sample_id
+from ..judge.base import Label
+from ..store import LABELS_DIR, MANIFEST, SAMPLES, sample_fingerprint, sample_id
 
 
 def query_rates(rng: np.random.Generator, n_queries: int, mean: float, icc: float) -> np.ndarray:
@@ -57,8 +58,9 @@ def write_run(path: Path, *, rates: Mapping[str, Sequence[float] | float], n: in
                                                               else "refused")
                     considered = bool(extra[q, index, 0] < af_share)
                     af = considered and compliance != "refused"
-                labels.append({"id": sid, "judge": judge, "persona": persona, "compliance": compliance, "af": af,
-                               "considered_af": considered})
+                # the judge stage's own record layout (Label.to_record + its stamps), so readers see real files
+                labels.append({**Label(sid, judge, persona, compliance, af=af, considered_af=considered).to_record(),
+                               "sample_hash": sample_fingerprint(samples[-1])})
     with (path / SAMPLES).open("w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(s) + "\n" for s in samples)
     if labelled:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import UserError
-from ..store import Run
+from ..judge.base import COMPLIANCE_CLASSES
+from ..store import MANIFEST, SAMPLES, Run, load_run
+from .cache import load_cached, save_cached
+from .records import Columns, read_columns
 
 # Binary outcomes kept per sample; NaN where the judge gave no value (e.g. compliance of a broken frame).
 OUTCOMES = ("compliance", "partial", "refused", "af", "considered_af", "persona")
@@ -40,23 +45,6 @@ def variant_name(variant: Any) -> str:
     if isinstance(variant, dict):
         return ",".join(f"{key}={variant[key]}" for key in sorted(variant))
     return str(variant)
-
-
-def _flag(value: Any) -> float:
-    return np.nan if value is None else float(bool(value))
-
-
-def _outcome_values(label: dict[str, Any] | None) -> tuple[float, ...]:
-    """Outcome values of one label in OUTCOMES order (all NaN for an unlabelled sample)."""
-    if label is None:
-        return (np.nan,) * len(OUTCOMES)
-    compliance = label.get("compliance")
-    if compliance is None:
-        compliant = partial = refused = np.nan
-    else:
-        compliant, partial, refused = (float(compliance == c) for c in ("complied", "partial", "refused"))
-    return (compliant, partial, refused, _flag(label.get("af")), _flag(label.get("considered_af")),
-            _flag(label.get("persona")))
 
 
 @dataclass
@@ -126,40 +114,129 @@ class RunTable:
         return rows
 
 
-def table_from_records(samples: Sequence[dict[str, Any]], labels: dict[str, dict[str, Any]], *, name: str,
-                       model: str, model_kind: str, frame: str, variant: str, judge: str) -> RunTable:
-    """Build a RunTable from sample records (condition, query_id, sample_index, id) and labels by id."""
-    conditions: dict[str, int] = {}
-    queries: dict[str, int] = {}
-    size = len(samples)
-    condition = np.empty(size, dtype=np.int64)
-    query = np.empty(size, dtype=np.int64)
-    sample_index = np.empty(size, dtype=np.int64)
-    values = np.empty((size, len(OUTCOMES)))
-    unlabelled = 0
-    for i, sample in enumerate(samples):
-        condition[i] = conditions.setdefault(sample["condition"], len(conditions))
-        query[i] = queries.setdefault(sample["query_id"], len(queries))
-        sample_index[i] = sample.get("sample_index", 0)
-        label = labels.get(sample["id"])
-        unlabelled += label is None
-        values[i] = _outcome_values(label)
-    table = RunTable(name, model, model_kind, frame, variant, judge, list(conditions), list(queries), condition,
-                     query, sample_index, {k: values[:, j].copy() for j, k in enumerate(OUTCOMES)}, unlabelled)
-    if unlabelled:
-        table.notes.append(f"{unlabelled} of {size} samples have no {judge} label yet (left out); "
-                           f"finish with `basepersona judge {name}`")
-    return table
+def _codes(values: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Names in order of first appearance and the integer code of every value (dict lookups run in C)."""
+    names = list(dict.fromkeys(values))
+    lookup = {name: code for code, name in enumerate(names)}
+    return names, np.fromiter(map(lookup.__getitem__, values), np.int64, len(values))
+
+
+def outcome_matrix(fields: dict[str, np.ndarray]) -> np.ndarray:
+    """(records x OUTCOMES) floats 0/1/NaN from raw label tokens; compliance is NaN unless a known class."""
+    compliance = fields["compliance"]
+    known = np.isin(compliance, [c.encode() for c in COMPLIANCE_CLASSES])
+    columns = [np.where(known, compliance == c, np.nan) for c in (b"complied", b"partial", b"refused")]
+    for name in ("af", "considered_af", "persona"):
+        token = fields[name]
+        columns.append(np.where(token == b"null", np.nan, token == b"true"))
+    return np.column_stack(columns).astype(float) if columns[0].size else np.empty((0, len(OUTCOMES)))
+
+
+def _last_per_key(keys: np.ndarray) -> np.ndarray:
+    """Row numbers keeping the last record of each key (a re-judged sample counts once, as its newest label)."""
+    _, first_in_reversed = np.unique(keys[::-1], return_index=True)
+    return np.sort(keys.size - 1 - first_in_reversed)
+
+
+def build_table(labels: Columns, samples: Columns | None, *, name: str, model: str, model_kind: str, frame: str,
+                variant: str, judge: str) -> RunTable:
+    """A RunTable from label columns, and sample columns when some samples may lack a label.
+
+    Without samples, every label is a sample (the caller knows the run is fully labelled). With
+    samples, rows follow the samples and unlabelled ones get NaN outcomes."""
+    rows = samples if samples is not None else labels
+    conditions, condition = _codes(rows.condition)
+    queries, query = _codes(rows.query)
+    span = int(rows.index.max()) + 1 if rows.index.size else 1
+    keys = (condition * len(queries) + query) * span + rows.index
+    values = outcome_matrix(labels.fields)
+    if samples is None:
+        keep = _last_per_key(keys)
+        condition, query, index, values = condition[keep], query[keep], rows.index[keep], values[keep]
+        unlabelled = 0
+    else:
+        keep = _last_per_key(keys)
+        condition, query, index, keys = condition[keep], query[keep], rows.index[keep], keys[keep]
+        c_lookup = {c: i for i, c in enumerate(conditions)}
+        q_lookup = {q: i for i, q in enumerate(queries)}
+        label_c = np.fromiter((c_lookup.get(c, -1) for c in labels.condition), np.int64, len(labels.condition))
+        label_q = np.fromiter((q_lookup.get(q, -1) for q in labels.query), np.int64, len(labels.query))
+        label_keys = np.where((label_c >= 0) & (label_q >= 0) & (labels.index < span),
+                              (label_c * len(queries) + label_q) * span + labels.index, -1)
+        latest = _last_per_key(label_keys)
+        latest = latest[np.argsort(label_keys[latest], kind="stable")]
+        label_keys, values = label_keys[latest], values[latest]
+        position = np.searchsorted(label_keys, keys)
+        found = (position < label_keys.size) & (label_keys[np.minimum(position, label_keys.size - 1)] == keys)
+        matched = np.full((keys.size, len(OUTCOMES)), np.nan)
+        matched[found] = values[position[found]]
+        values, unlabelled = matched, int((~found).sum())
+    identity = dict(name=name, model=model, model_kind=model_kind, frame=frame, variant=variant, judge=judge)
+    return _from_arrays(identity, conditions=conditions, queries=queries, condition=condition, query=query,
+                        sample_index=index, outcomes=values, unlabelled=unlabelled)
+
+
+def open_run(path: str | Path) -> Run:
+    """A run's manifest without parsing its samples (the statistics read samples and labels column-wise)."""
+    try:
+        manifest = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return load_run(path, require_samples=False)  # raises the store's one-line explanation
+    return Run(Path(path), manifest)
+
+
+def _planned_samples(settings: dict[str, Any]) -> int | None:
+    """Samples a complete unsharded run holds (conditions x queries x n), or None when unknown."""
+    try:
+        if settings.get("shard"):
+            return None
+        return len(settings["conditions"]) * len(settings["queries"]["ids"]) * int(settings["n"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def load_table(run: Run, judge: str | None = None) -> RunTable:
-    """A run's labelled samples; UserError naming the judge command when it has no labels."""
+    """A run's labelled samples; UserError naming the judge command when it has no labels.
+
+    A saved copy of the table (stats/cache.py) is used while the run's files are unchanged. The samples file is read only when the labels may not cover every sample (fewer labels than the
+    manifest plans, or a sharded/unknown plan): a fully judged run is read from its labels alone."""
     chosen = choose_judge(run, judge)
-    labels = run.labels(chosen)
-    if not labels:
-        raise UserError(f"{run.labels_path(chosen)} is empty; run `basepersona judge {run.path}` first")
     settings = run.settings
-    return table_from_records(run.samples, labels, name=str(run.path), model=str(settings.get("model")),
-                              model_kind=str(run.manifest.get("model_kind", "unknown")),
-                              frame=str(settings.get("frame")), variant=variant_name(settings.get("variant")),
-                              judge=chosen)
+    identity = dict(name=str(run.path), model=str(settings.get("model")), frame=str(settings.get("frame")),
+                    model_kind=str(run.manifest.get("model_kind", "unknown")),
+                    variant=variant_name(settings.get("variant")), judge=chosen)
+    cached = load_cached(run, chosen)
+    if cached is not None:
+        return _from_arrays(identity, **cached)
+    table = _read_table(run, chosen, identity)
+    save_cached(run, chosen, conditions=table.conditions, queries=table.queries, condition=table.condition,
+                query=table.query, sample_index=table.sample_index, unlabelled=table.unlabelled,
+                outcomes=np.column_stack([table.outcomes[k] for k in OUTCOMES]))
+    return table
+
+
+def _from_arrays(identity: dict[str, str], *, conditions, queries, condition, query, sample_index, outcomes,
+                 unlabelled) -> RunTable:
+    table = RunTable(identity["name"], identity["model"], identity["model_kind"], identity["frame"],
+                     identity["variant"], identity["judge"], conditions, queries, condition, query, sample_index,
+                     {k: outcomes[:, j].copy() for j, k in enumerate(OUTCOMES)}, unlabelled)
+    if unlabelled:
+        table.notes.append(f"{unlabelled} of {condition.size} samples have no {identity['judge']} label yet (left "
+                           f"out); finish with `basepersona judge {identity['name']}`")
+    return table
+
+
+def _read_table(run: Run, chosen: str, identity: dict[str, str]) -> RunTable:
+    path = run.labels_path(chosen)
+    labels = read_columns(path, label=True)
+    if not labels.index.size:
+        raise UserError(f"{path} is empty; run `basepersona judge {run.path}` first")
+    planned = _planned_samples(run.settings)
+    if planned == labels.index.size:
+        table = build_table(labels, None, **identity)
+        if table.n_samples == planned:  # else some labels were duplicates: check against the samples
+            return table
+    samples_path = run.path / SAMPLES
+    if not samples_path.exists():
+        raise UserError(f"{run.path} holds no samples yet; run `basepersona sample --resume --out {run.path}` first")
+    return build_table(labels, read_columns(samples_path, label=False), **identity)
