@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,12 @@ CONFIDENCE = 0.95
 
 def normal_quantile(confidence: float = CONFIDENCE) -> float:
     return float(stats.norm.ppf(0.5 + confidence / 2))
+
+
+@functools.lru_cache(maxsize=1024)
+def t_matched_level(confidence: float, df: int) -> float:
+    """The confidence whose normal quantile is the t quantile (df) of `confidence`: Wilson with a t quantile."""
+    return float(2 * stats.norm.cdf(stats.t.ppf(0.5 + confidence / 2, df)) - 1)
 
 
 def wilson_interval(successes, n, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
@@ -78,8 +85,11 @@ def proportion(successes: np.ndarray, counts: np.ndarray, method: str = "auto",
     auto: Wilson when every query has at most one sample (independent draws), clustered otherwise.
     clustered: Wilson interval at the effective sample size n / deff, where the design effect deff is
     the cluster-robust variance over the binomial one (Korn-Graubard style; deff floored at 1 so the
-    interval is never narrower than treating samples as independent). It keeps Wilson's good
-    behaviour near 0 and 1 instead of a Wald interval that collapses there.
+    interval is never narrower than treating samples as independent), with the t quantile on
+    queries - 1 degrees of freedom in place of z: the variance is estimated from G queries, not n
+    samples. It keeps Wilson's good behaviour near 0 and 1 instead of a Wald interval that collapses
+    there. When every outcome is identical the design effect cannot be estimated; the interval is
+    then Wilson on the queries (G clusters as if each were one sample: the worst case ICC = 1).
     binomial_se: estimate +- z * sqrt(p(1-p)/n), the papers' error bars (for comparison with them).
     """
     if method not in METHODS:
@@ -104,10 +114,11 @@ def proportion(successes: np.ndarray, counts: np.ndarray, method: str = "auto",
         return Proportion(p, np.nan, np.nan, se, int(n), k, n_queries, method,
                           note="one query only: a query-clustered interval needs at least two queries")
     note = ""
+    level = t_matched_level(confidence, n_queries - 1)
     if p in (0.0, 1.0):
-        deff = 1.0
-        note = "all outcomes identical: design effect not estimable, Wilson on all samples (may be narrow)"
+        deff = n / n_queries
+        note = "all outcomes identical: design effect not estimable, Wilson on the queries (as if ICC = 1)"
     else:
         deff = max(1.0, se ** 2 / (p * (1 - p) / n))
-    low, high = wilson_interval(k / deff, n / deff, confidence)
+    low, high = wilson_interval(k / deff, n / deff, level)
     return Proportion(p, float(low), float(high), se, int(n), k, n_queries, method, deff, note)
