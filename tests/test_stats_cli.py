@@ -138,3 +138,20 @@ def test_plan_prints_queries_and_detectable_effects(capsys):
     assert code == 0 and "difference in gaps of" in " ".join(out.split())
     code, _, err = _cli(capsys, "plan")
     assert code == 2 and "--gap" in err
+
+
+def test_judge_accuracy_without_gold_positives_is_skipped_with_a_note(runs, tmp_path, capsys):
+    accuracy = tmp_path / "acc.json"
+    accuracy.write_text(json.dumps({"af": {"sensitivity": None, "specificity": 0.95, "n_pos": 0, "n_neg": 55},
+                                    "persona": {"sensitivity": 0.9, "specificity": 0.9, "n_pos": 40, "n_neg": 40}}))
+    code, out, _ = _cli(capsys, "report", str(runs["base"]), "--format", "json", "--judge-accuracy", str(accuracy))
+    report = json.loads(out)
+    assert code == 0 and {row["outcome"] for row in report["corrected"]} == {"persona"}
+    assert any("af has no sensitivity/specificity" in note for note in report["notes"])
+
+
+def test_corrected_rate_keeps_a_missing_standard_error_missing():
+    from basepersona.stats.misclass import JudgeAccuracy, corrected_rate
+
+    fixed = corrected_rate(0.3, float("nan"), JudgeAccuracy(0.9, 0.9, 50, 50))
+    assert np.isnan(fixed.se) and np.isnan(fixed.low) and "no standard error" in fixed.note

@@ -69,13 +69,18 @@ def test_degenerate_cells_give_notes_not_crashes():
 
 
 def test_papers_binomial_error_bars_reproduce():
-    """Paper 1: refusals 85.8 +- 1.9 % (training) vs 97.2 +- 0.9 % (unmonitored), gap 11.3 +- 2.1, n = 400."""
+    """Paper 1: refusals 85.8 +- 1.9 % (training) vs 97.2 +- 0.9 % (unmonitored), gap 11.3 +- 2.1."""
     se_train, se_unmon = binomial_se([0.858, 0.972], 400) * 100
     se_gap = np.hypot(se_train, se_unmon)
-    assert 1.7 <= se_train <= 1.9 and 0.8 <= se_unmon <= 0.9   # 1.745 and 0.825
-    assert se_unmon < se_train < se_gap < 2.1                   # 1.93 at exactly n = 400
-    # the paper's 2.1 is the same root-sum-of-squares applied to its rounded error bars
-    assert np.hypot(1.9, 0.9) == pytest.approx(2.1, abs=0.01)
+    # at n = 400 the binomial 1 sigma is 1.75 / 0.82 and the gap's 1.93, all smaller than printed
+    assert (round(se_train, 2), round(se_unmon, 2), round(se_gap, 2)) == (1.75, 0.82, 1.93)
+    # The printed 1.9 / 0.9 / 2.1 are what the same formula gives at n of about 337 per condition
+    # (sqrt(0.858 * 0.142 / 337) = 1.90 %, sqrt(0.972 * 0.028 / 337) = 0.90 %, in quadrature 2.10 %):
+    # consistent with errors over the samples actually scored (some dropped), not with n = 400.
+    n = 337
+    se_train, se_unmon = binomial_se([0.858, 0.972], n) * 100
+    assert (round(se_train, 1), round(se_unmon, 1), round(np.hypot(se_train, se_unmon), 1)) == (1.9, 0.9, 2.1)
+    assert all(round(float(binomial_se(0.858, k)) * 100, 1) != 1.9 for k in (300, 380, 400))
     papers = proportion(np.full(400, 1.0)[:343].tolist() + [0.0] * 57, np.ones(400), method="binomial_se")
     assert papers.se * 100 == pytest.approx(float(binomial_se(343 / 400, 400)) * 100, rel=1e-12)
 

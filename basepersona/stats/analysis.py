@@ -192,11 +192,16 @@ def _correct(analysis: Analysis, accuracy: dict[str, Any], confidence: float) ->
             source = accuracy if outcome == "af" else None  # a bare dict describes the AF judge
         if source is None:
             continue
+        if source.get("sensitivity") is None or source.get("specificity") is None:
+            # `judge validate` writes null when the gold set has no positives (or negatives) for a label
+            analysis.notes.append(f"judge accuracy for {key} has no sensitivity/specificity (no gold positives or "
+                                  f"negatives): {outcome} rates are not corrected")
+            continue
         judge = JudgeAccuracy.from_mapping(source)
         for row in analysis.rates:
             if row["outcome"] == outcome and np.isfinite(row["estimate"]):
-                se = row["se"] if np.isfinite(row["se"]) else 0.0
-                fixed = corrected_rate(row["estimate"], se, judge, confidence=confidence)
+                # a NaN SE (one query) stays NaN: the corrected interval is then unknown, not falsely exact
+                fixed = corrected_rate(row["estimate"], row["se"], judge, confidence=confidence)
                 analysis.corrected.append({k: row[k] for k in ("run", "model", "frame", "variant", "condition",
                                                                "outcome")} | fixed.as_dict()
                                           | {"sensitivity": judge.sensitivity, "specificity": judge.specificity})

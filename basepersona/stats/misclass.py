@@ -87,8 +87,10 @@ def corrected_rate(observed: float, observed_se: float, accuracy: JudgeAccuracy,
         variance = (observed_se ** 2 + estimate ** 2 * var_sens + (1 - estimate) ** 2 * var_spec) / youden ** 2
         se = float(np.sqrt(variance))
         z = normal_quantile(confidence)
-        return Corrected(observed, estimate, se, max(0.0, estimate - z * se), min(1.0, estimate + z * se),
-                         "Rogan-Gladen, delta method", note)
+        if not np.isfinite(se):
+            note = (note + "; " if note else "") + "no standard error for the observed rate: no interval"
+        low, high = np.clip([estimate - z * se, estimate + z * se], 0, 1)  # NaN stays NaN (max() would not)
+        return Corrected(observed, estimate, se, float(low), float(high), "Rogan-Gladen, delta method", note)
     if method != "bootstrap":
         raise ValueError("method must be 'delta' or 'bootstrap'")
     rng = np.random.default_rng(seed)
