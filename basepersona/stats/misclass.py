@@ -67,12 +67,29 @@ def rogan_gladen(observed: float, sensitivity: float, specificity: float) -> flo
     return (observed + specificity - 1) / (sensitivity + specificity - 1)
 
 
+def adjusted_variance(share: float, n: int) -> float:
+    """Variance of a sensitivity/specificity from n gold labels, Agresti-Coull adjusted (two added per outcome).
+
+    Why not share(1-share)/n: a specificity estimated at 0.98 from 55 negatives gets a tiny Wald
+    variance exactly when it is most likely too high, and a too-high specificity pushes the corrected
+    rate up; near a true rate of 0.02 the delta interval then missed from above (coverage ~0.92). The
+    adjusted share pulls towards 1/2 and restores ~0.95 (simulation in tests/test_stats_families.py).
+    A logit-scale delta interval was tried and was worse (~0.84 at 0.02): the trouble is the
+    judge's variance, not the scale.
+    """
+    if not n:
+        return float("inf")
+    adjusted = (share * n + 2) / (n + 4)
+    return adjusted * (1 - adjusted) / (n + 4)
+
+
 def corrected_rate(observed: float, observed_se: float, accuracy: JudgeAccuracy, *, method: str = "delta",
                    n_boot: int = 4000, seed: int = 0, confidence: float = CONFIDENCE) -> Corrected:
     """Corrected rate with an interval carrying both sampling and judge-validation uncertainty.
 
     delta: first-order variance (Var p + t^2 Var sens + (1-t)^2 Var spec) / J^2 with J = sens + spec - 1,
-    sens and spec as independent binomial estimates from the gold set. bootstrap: parametric draws of
+    sens and spec as independent binomial estimates from the gold set (Agresti-Coull adjusted
+    variances, see adjusted_variance). bootstrap: parametric draws of
     the observed rate (normal with its clustered SE) and of sens/spec (binomial on the gold counts),
     percentile interval. Estimates and bounds are clipped to [0, 1]; clipping is said in the note.
     """
@@ -81,8 +98,7 @@ def corrected_rate(observed: float, observed_se: float, accuracy: JudgeAccuracy,
     raw = rogan_gladen(observed, sens, spec)
     note = "clipped to [0, 1]" if not 0 <= raw <= 1 else ""
     estimate = float(np.clip(raw, 0, 1))
-    var_sens = sens * (1 - sens) / accuracy.n_pos if accuracy.n_pos else np.inf
-    var_spec = spec * (1 - spec) / accuracy.n_neg if accuracy.n_neg else np.inf
+    var_sens, var_spec = adjusted_variance(sens, accuracy.n_pos), adjusted_variance(spec, accuracy.n_neg)
     if method == "delta":
         variance = (observed_se ** 2 + estimate ** 2 * var_sens + (1 - estimate) ** 2 * var_spec) / youden ** 2
         se = float(np.sqrt(variance))
