@@ -11,7 +11,7 @@ from basepersona.errors import UserError
 from basepersona.stats.meta import dersimonian_laird
 from basepersona.stats.misclass import JudgeAccuracy, corrected_rate, rogan_gladen
 from basepersona.stats.multiplicity import benjamini_hochberg, holm
-from basepersona.stats.power import Assumptions, design_effect, detectable_effect, power, queries_needed
+from basepersona.stats.power import per_query_variance, Assumptions, design_effect, detectable_effect, power, queries_needed
 from basepersona.stats.synthetic import query_rates
 
 
@@ -146,3 +146,19 @@ def test_planner_responds_to_icc_samples_pairing_and_did():
     assert queries_needed(effect * 1.001, 0.8, 4, plain) <= 300
     with pytest.raises(UserError):
         queries_needed(0.6, 0.8, 1, plain)  # 0.5 + 0.6 leaves [0, 1]
+
+
+@pytest.mark.parametrize("gap,queries,m,icc,rate", [(0.05, 40, 4, 0.1, 0.5), (0.12, 8, 2, 0.3, 0.2),
+                                                   (0.02, 400, 10, 0.05, 0.1), (0.3, 3, 1, 0.0, 0.4)])
+def test_power_equals_statsmodels_noncentral_t(gap, queries, m, icc, rate):
+    from statsmodels.stats.power import TTestPower
+
+    assumptions = Assumptions(rate=rate, icc=icc)
+    d = gap / np.sqrt(per_query_variance(gap, m, assumptions))
+    expected = TTestPower().power(effect_size=d, nobs=queries, alpha=0.05, alternative="two-sided")
+    assert power(gap, queries, m, assumptions) == pytest.approx(expected, abs=1e-9)
+    # and detectable_effect inverts it: statsmodels' own solver gives the same standardised effect
+    effect = detectable_effect(queries, 0.8, m, assumptions)
+    if np.isfinite(effect):
+        solved = TTestPower().solve_power(nobs=queries, alpha=0.05, power=0.8)
+        assert effect / np.sqrt(per_query_variance(effect, m, assumptions)) == pytest.approx(solved, rel=1e-5)

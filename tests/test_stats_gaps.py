@@ -119,3 +119,28 @@ def test_difference_in_differences_with_one_query_or_an_empty_condition():
     assert "one query" in difference_in_differences(one, one).note
     empty = GapSums(np.ones(3), np.ones(3), np.zeros(3), np.zeros(3))
     assert np.isnan(difference_in_differences(empty, empty).estimate)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gap_se_with_unequal_samples_equals_statsmodels_clustered_ols(seed):
+    """OLS of the outcome on a training dummy, cluster-robust by query, unequal samples per query and condition.
+
+    statsmodels' default correction is G/(G-1) x (N-1)/(N-K); the gap's SE uses G/(G-1) only (the
+    paired t over queries), so it equals statsmodels without its correction times sqrt(G/(G-1)).
+    """
+    from statsmodels.api import OLS
+
+    rng = np.random.default_rng(seed)
+    n_queries = int(rng.integers(6, 40))
+    nt, nu = rng.integers(1, 9, n_queries), rng.integers(0, 7, n_queries)
+    rates = rng.beta(2, 3, n_queries)
+    groups = np.r_[np.repeat(np.arange(n_queries), nt), np.repeat(np.arange(n_queries), nu)]
+    training = np.r_[np.ones(nt.sum()), np.zeros(nu.sum())]
+    y = (rng.random(groups.size) < np.clip(rates[groups] + 0.1 * training, 0, 1)).astype(float)
+    sums = GapSums(np.bincount(groups[training == 1], y[training == 1], n_queries), nt.astype(float),
+                   np.bincount(groups[training == 0], y[training == 0], n_queries), nu.astype(float))
+    fit = OLS(y, np.c_[np.ones_like(y), training]).fit(cov_type="cluster",
+                                                      cov_kwds={"groups": groups, "use_correction": False})
+    gap = paired_gap(sums)
+    assert gap.estimate == pytest.approx(fit.params[1], abs=1e-12)
+    assert gap.se == pytest.approx(fit.bse[1] * np.sqrt(n_queries / (n_queries - 1)), rel=1e-9)
