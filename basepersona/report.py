@@ -52,34 +52,13 @@ Section = tuple[str, list[str], list[list[str]], list[str]]
 
 def report_tables(analysis: Analysis) -> list[Section]:
     """(title, headers, rows of text, footnotes) per section; rich and Markdown output both render these."""
-    settings = analysis.settings
-    pct_note = f"% with {round(100 * settings['confidence'])}% CI"
     sections = []
-    by_cell: dict[tuple, dict[str, dict]] = {}
-    for row in analysis.rates:
-        by_cell.setdefault((_run_label(row), row["condition"]), {})[row["outcome"]] = row
-    rows = []
-    for (label, condition), outcomes in by_cell.items():
-        rows.append([label, condition, str(outcomes["persona"]["n"])]
-                    + [interval(outcomes[key]) for key, _ in RATE_COLUMNS])
-    notes = [f"{row['outcome']}, {_run_label(row)}, {row['condition']}: {row['note']}"
-             for row in analysis.rates if row["note"] and row["outcome"] in dict(RATE_COLUMNS)]
-    sections.append((f"Rates ({pct_note}; complied/partial/AF among in-persona samples, persona among all; "
-                     f"interval: {settings['method']})",
-                     ["run", "condition", "n", *[title for _, title in RATE_COLUMNS]], rows, notes))
-    rows = [[row["outcome"], _run_label(row), f"{pct(row['training'])} → {pct(row['unmonitored'])}", interval(row),
-             p_text(row["p_value"]), f"{p_text(row.get('p_holm'))} / {p_text(row.get('p_bh'))}",
-             pct(row["se_binomial"]), str(row["n_queries"])] for row in analysis.gaps]
-    notes = [f"{row['outcome']}, {_run_label(row)}: {row['note']}" for row in analysis.gaps if row["note"]]
-    notes += [f"{row['outcome']}, {_run_label(row)}: one sample per query, exact tests "
-              + ", ".join(f"{name.removesuffix('_p')} p = {p_text(value)}" for name, value in row["exact"].items())
-              for row in analysis.gaps if row["exact"]]
-    tests = sorted({row["test"] for row in analysis.gaps})
-    sections.append((f"Gaps: {settings['training']} - {settings['unmonitored']}, percentage points, query-clustered "
-                     f"and paired (test: {', '.join(tests)}); Holm/BH across runs per outcome; "
-                     "papers' binomial 1σ for comparison",
-                     ["outcome", "run", "train → unmon %", "gap [CI]", "p", "Holm / BH", "1σ binom", "queries"],
-                     rows, notes))
+    if analysis.rates:  # a run with forced-choice scores only has no sampled rates or gaps
+        sections.append(_rate_section(analysis))
+    if analysis.gaps:
+        sections.append(_gap_section(analysis))
+    sections += _choice_sections(analysis)
+    settings = analysis.settings
     if analysis.pooled:
         rows = [[row["outcome"], _pooled_label(row), str(row["k"]), interval(row),
                  p_text(row["p_value"]), f"{row['tau2']:.2g}" if _finite(row["tau2"]) else "–",
@@ -107,6 +86,56 @@ def report_tables(analysis: Analysis) -> list[Section]:
     return sections
 
 
+def _confidence_note(analysis: Analysis) -> str:
+    return f"% with {round(100 * analysis.settings['confidence'])}% CI"
+
+
+def _rate_section(analysis: Analysis) -> Section:
+    by_cell: dict[tuple, dict[str, dict]] = {}
+    for row in analysis.rates:
+        by_cell.setdefault((_run_label(row), row["condition"]), {})[row["outcome"]] = row
+    rows = [[label, condition, str(outcomes["persona"]["n"])] + [interval(outcomes[key]) for key, _ in RATE_COLUMNS]
+            for (label, condition), outcomes in by_cell.items()]
+    notes = [f"{row['outcome']}, {_run_label(row)}, {row['condition']}: {row['note']}"
+             for row in analysis.rates if row["note"] and row["outcome"] in dict(RATE_COLUMNS)]
+    return (f"Rates ({_confidence_note(analysis)}; complied/partial/AF among in-persona samples, persona among all; "
+            f"interval: {analysis.settings['method']})",
+            ["run", "condition", "n", *[title for _, title in RATE_COLUMNS]], rows, notes)
+
+
+def _gap_section(analysis: Analysis) -> Section:
+    settings = analysis.settings
+    rows = [[row["outcome"], _run_label(row), f"{pct(row['training'])} → {pct(row['unmonitored'])}", interval(row),
+             p_text(row["p_value"]), f"{p_text(row.get('p_holm'))} / {p_text(row.get('p_bh'))}",
+             pct(row["se_binomial"]), str(row["n_queries"])] for row in analysis.gaps]
+    notes = [f"{row['outcome']}, {_run_label(row)}: {row['note']}" for row in analysis.gaps if row["note"]]
+    notes += [f"{row['outcome']}, {_run_label(row)}: one sample per query, exact tests "
+              + ", ".join(f"{name.removesuffix('_p')} p = {p_text(value)}" for name, value in row["exact"].items())
+              for row in analysis.gaps if row["exact"]]
+    tests = sorted({row["test"] for row in analysis.gaps})
+    return (f"Gaps: {settings['training']} - {settings['unmonitored']}, percentage points, query-clustered "
+            f"and paired (test: {', '.join(tests)}); Holm/BH across runs per outcome; "
+            "papers' binomial 1σ for comparison",
+            ["outcome", "run", "train → unmon %", "gap [CI]", "p", "Holm / BH", "1σ binom", "queries"], rows, notes)
+
+
+def _choice_sections(analysis: Analysis) -> list[Section]:
+    """Forced-choice scores: mean p_accept per condition, and its paired training - unmonitored gap."""
+    if not analysis.choices:
+        return []
+    settings = analysis.settings
+    rows = [[_run_label(row), row["condition"], interval(row), str(row["n_queries"])] for row in analysis.choices]
+    notes = [f"{_run_label(row)}, {row['condition']}: {row['note']}" for row in analysis.choices if row["note"]]
+    means = (f"Forced choice: mean p_accept ({_confidence_note(analysis)}, t over queries)",
+             ["run", "condition", "p_accept % [CI]", "queries"], rows, notes)
+    rows = [[_run_label(row), f"{pct(row['training'])} → {pct(row['unmonitored'])}", interval(row),
+             p_text(row["p_value"]), str(row["n_queries"])] for row in analysis.choice_gaps]
+    notes = [f"{_run_label(row)}: {row['note']}" for row in analysis.choice_gaps if row["note"]]
+    gaps = (f"Forced choice gap: mean p_accept {settings['training']} - {settings['unmonitored']}, percentage "
+            "points (paired t over queries)", ["run", "train → unmon %", "gap [CI]", "p", "queries"], rows, notes)
+    return [means, gaps]
+
+
 def print_analysis(analysis: Analysis, console: Console | None = None) -> None:
     console = console or Console()
     for title, headers, rows, notes in report_tables(analysis):
@@ -127,7 +156,8 @@ def to_markdown(analysis: Analysis) -> str:
     def escape(text: str) -> str:
         return text.replace("|", "\\|")
 
-    parts = ["# basepersona report", "", f"Runs: {len(analysis.runs)}; judge: {', '.join(analysis.settings['judge'])}; "
+    judges = ", ".join(analysis.settings["judge"]) or "none (forced-choice scores only)"
+    parts = ["# basepersona report", "", f"Runs: {len(analysis.runs)}; judge: {judges}; "
              f"scale: {analysis.settings['scale']}.", ""]
     for title, headers, rows, notes in report_tables(analysis):
         parts += [f"## {title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -155,7 +185,7 @@ def to_json(analysis: Analysis) -> str:
 
 
 def _flat_rows(analysis: Analysis) -> Iterable[dict[str, Any]]:
-    for section in ("rates", "gaps", "pooled", "comparisons", "corrected", "categories"):
+    for section in ("rates", "gaps", "pooled", "comparisons", "corrected", "categories", "choices", "choice_gaps"):
         for row in getattr(analysis, section):
             flat = {"section": section}
             for key, value in row.items():
@@ -167,7 +197,8 @@ def _flat_rows(analysis: Analysis) -> Iterable[dict[str, Any]]:
 
 
 def to_csv(analysis: Analysis) -> str:
-    """One long CSV: a `section` column (rates, gaps, pooled, comparisons, corrected, categories)."""
+    """One long CSV: a `section` column (rates, gaps, pooled, comparisons, corrected, categories, choices,
+    choice_gaps)."""
     rows = list(_flat_rows(analysis))
     fields: dict[str, None] = {}
     for row in rows:

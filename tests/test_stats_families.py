@@ -11,7 +11,8 @@ from basepersona.errors import UserError
 from basepersona.stats.meta import dersimonian_laird
 from basepersona.stats.misclass import JudgeAccuracy, corrected_rate, rogan_gladen
 from basepersona.stats.multiplicity import benjamini_hochberg, holm
-from basepersona.stats.power import per_query_variance, Assumptions, design_effect, detectable_effect, power, queries_needed
+from basepersona.stats.power import (Assumptions, design_effect, detectable_effect, per_query_variance, power,
+                                     queries_needed)
 from basepersona.stats.synthetic import query_rates
 
 

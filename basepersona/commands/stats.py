@@ -42,11 +42,20 @@ def _analyse(runs, judge, method, training, unmonitored, judge_accuracy, confide
     import json
 
     from ..stats.analysis import analyse
+    from ..stats.choices import read_choices
     from ..stats.table import load_table, open_run
 
     if len({p.resolve() for p in runs}) != len(runs):
         raise UserError("the same run is named twice")
-    tables = [load_table(open_run(path), judge) for path in runs]
+    tables, choices = [], []
+    for path in runs:
+        run = open_run(path)
+        scored = read_choices(path, run.manifest)
+        if scored is not None:
+            choices.append(scored)
+        # a scored-only run (choices.jsonl, nothing judged) still reports its p_accept statistics
+        if scored is None or run.judges():
+            tables.append(load_table(run, judge))
     accuracy = None
     if judge_accuracy is not None:
         try:
@@ -54,7 +63,7 @@ def _analyse(runs, judge, method, training, unmonitored, judge_accuracy, confide
         except (OSError, json.JSONDecodeError) as exc:
             raise UserError(f"cannot read --judge-accuracy {judge_accuracy}: {exc}") from None
     return analyse(tables, method=method, training=training, unmonitored=unmonitored, accuracy=accuracy,
-                   n_boot=n_boot, n_perm=n_perm, seed=seed, confidence=confidence)
+                   n_boot=n_boot, n_perm=n_perm, seed=seed, confidence=confidence, choices=choices)
 
 
 @click.command("compare")

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import UserError
+from .choices import ChoiceRun, analyse_choices
 from .did import difference_in_differences
 from .gaps import SCALE, binomial_gap_se, gap_sums, paired_gap
 from .intervals import CONFIDENCE, proportion
@@ -36,6 +37,8 @@ class Analysis:
     pooled: list[dict[str, Any]] = field(default_factory=list)
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     corrected: list[dict[str, Any]] = field(default_factory=list)
+    choices: list[dict[str, Any]] = field(default_factory=list)      # mean p_accept per run x condition
+    choice_gaps: list[dict[str, Any]] = field(default_factory=list)  # paired p_accept gap per run
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -113,10 +116,20 @@ def _pairs(tables: Sequence[RunTable], notes: list[str],
 
 def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str = "training",
             unmonitored: str = "unmonitored", accuracy: dict[str, Any] | None = None, n_boot: int = 2000,
-            n_perm: int = 2000, seed: int = 0, confidence: float = CONFIDENCE) -> Analysis:
-    """Everything `compare` and `report` show, as plain rows (dicts) ready for tables and files."""
-    if not tables:
+            n_perm: int = 2000, seed: int = 0, confidence: float = CONFIDENCE,
+            choices: Sequence[ChoiceRun] = ()) -> Analysis:
+    """Everything `compare` and `report` show, as plain rows (dicts) ready for tables and files.
+
+    tables are the judged runs; choices the runs with forced-choice scores (a run may be in both, or
+    only in choices when it was scored but never sampled and judged)."""
+    if not tables and not choices:
         raise UserError("no runs to analyse")
+    choice_means, choice_gaps = analyse_choices(list(choices), training, unmonitored, confidence)
+    if not tables:
+        return Analysis(settings={"training": training, "unmonitored": unmonitored, "confidence": confidence,
+                                  "judge": [], "scale": SCALE, "method": method, "comparison": None},
+                        runs=[c.identity() for c in choices], choices=choice_means, choice_gaps=choice_gaps,
+                        notes=[note for c in choices for note in c.notes])
     notes = [note for t in tables for note in t.notes]
     for table in tables:
         missing = [c for c in (training, unmonitored) if c not in table.conditions]
@@ -158,6 +171,7 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
     _adjust(analysis.comparisons, ["outcome"])
     if accuracy:
         _correct(analysis, accuracy, confidence)
+    analysis.choices, analysis.choice_gaps = choice_means, choice_gaps
     return analysis
 
 
