@@ -165,14 +165,15 @@ def study(study_file, n_boot, n_perm):
 
     plan = load_study(study_file)
     runs = run_study(plan, announce=lambda message: err_console.print(f"[dim]{message}[/]"))
-    write_study_report(plan.out, runs, n_boot=n_boot, n_perm=n_perm)
+    write_study_report(plan.out, runs, judge=plan.label_set(), n_boot=n_boot, n_perm=n_perm)
 
 
-def write_study_report(out_dir: Path, runs, *, n_boot: int = 2000, n_perm: int = 2000) -> list[Path]:
-    """report.md, report.json, report.csv and the plots of a study's runs, in its output folder."""
+def write_study_report(out_dir: Path, runs, *, judge: str | None = None, n_boot: int = 2000,
+                       n_perm: int = 2000) -> list[Path]:
+    """report.md, report.json, report.csv and the plots of a study's runs (judge: its label set), in its folder."""
     from ..report import print_analysis, render
 
-    analysis = _analyse(tuple(runs), judge=None, method="auto", training="training", unmonitored="unmonitored",
+    analysis = _analyse(tuple(runs), judge=judge, method="auto", training="training", unmonitored="unmonitored",
                         judge_accuracy=None, confidence=0.95, n_boot=n_boot, n_perm=n_perm, seed=0)
     print_analysis(analysis, console)
     written = []

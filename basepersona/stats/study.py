@@ -20,7 +20,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 KNOWN_KEYS = {"out", "base_model", "chat_model", "backend", "frames", "chat_frame", "variants", "queries", "limit",
-              "n", "seed", "judge", "temperature", "max_new_tokens", "backend_options"}
+              "n", "seed", "judge", "temperature", "max_new_tokens", "backend_options", "judge_model", "judge_backend",
+              "votes", "af_threshold"}
+# settings of the LLM judge (as `basepersona judge --judge llm`): meaningless for the rules judge
+LLM_JUDGE_KEYS = ("judge_model", "judge_backend", "votes", "af_threshold")
 
 
 @dataclass
@@ -40,6 +43,16 @@ class Study:
     temperature: float = 1.0
     max_new_tokens: int = 256
     backend_options: dict[str, Any] = field(default_factory=dict)  # as `sample -o KEY=VALUE`, e.g. tensor_parallel_size
+    judge_model: str | None = None       # judge = "llm": the chat model that judges
+    judge_backend: str | None = None     # its backend [default: the study's backend]
+    votes: int = 20
+    af_threshold: float = 0.4
+
+    def label_set(self) -> str:
+        """The label file (stem) the study's judge writes and its report reads."""
+        from ..store import label_set_name
+
+        return label_set_name(self.judge, self.judge_model if self.judge == "llm" else None)
 
     def runs(self) -> list[tuple[str, str, dict[str, str], Path]]:
         """(model, frame, variant overrides, run directory) for every run the study needs."""
@@ -68,9 +81,7 @@ def load_study(path: str | Path) -> Study:
     missing = [key for key in ("base_model", "chat_model", "frames") if not raw.get(key)]
     if missing:
         raise UserError(f"{path}: missing {', '.join(missing)} (a study names base_model, chat_model and frames)")
-    if raw.get("judge", "rules") != "rules":
-        raise UserError("study runs the rules judge; for --judge llm run `basepersona judge RUN --judge llm` on "
-                        "each run directory, then `basepersona report RUN... --judge llm`")
+    _check_judge(path, raw)
     variants = raw.get("variants", [{}])
     if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
         raise UserError(f"{path}: variants must be a list of tables of scenario switches, e.g. [{{}}, {{lab = \"X\"}}]")
@@ -79,31 +90,70 @@ def load_study(path: str | Path) -> Study:
     frames = raw["frames"] if isinstance(raw["frames"], list) else [raw["frames"]]
     out = path.parent / raw.get("out", path.stem)
     options = {k: raw[k] for k in ("chat_frame", "backend", "queries", "limit", "n", "seed", "judge", "temperature",
-                                   "max_new_tokens", "backend_options") if k in raw}
+                                   "max_new_tokens", "backend_options", *LLM_JUDGE_KEYS) if k in raw}
     return Study(out=out, base_model=raw["base_model"], chat_model=raw["chat_model"], frames=[str(f) for f in frames],
                  variants=[{str(k): str(v) for k, v in variant.items()} for variant in variants], **options)
+
+
+def _check_judge(path: Path, raw: dict[str, Any]) -> None:
+    """Judge settings are checked before any sampling: a typo must not surface after hours of it."""
+    judge = raw.get("judge", "rules")
+    if judge not in ("rules", "llm"):
+        raise UserError(f'{path}: judge must be "rules" or "llm" (got {judge!r})')
+    if judge == "rules":
+        stray = [key for key in LLM_JUDGE_KEYS if key in raw]
+        if stray:
+            raise UserError(f'{path}: {", ".join(stray)} only apply to judge = "llm"')
+        return
+    if not isinstance(raw.get("judge_model"), str) or not raw["judge_model"].strip():
+        raise UserError(f'{path}: judge = "llm" needs judge_model, a chat (instruction-tuned) model to act as judge')
+    votes = raw.get("votes", 20)
+    if type(votes) is not int or votes < 1:
+        raise UserError(f"{path}: votes must be a whole number of at least 1 (got {votes!r})")
+    threshold = raw.get("af_threshold", 0.4)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
+        raise UserError(f"{path}: af_threshold must be a share of votes in (0, 1] (got {threshold!r})")
+
+
+def make_study_judge(study: Study, backend_for: Callable[[str], Any], loaded: dict[str, Any]) -> Any:
+    """The study's judge through the judge stage's own factory; an LLM judge reuses a model already loaded."""
+    from ..judge.base import make_judge
+
+    if study.judge == "rules":
+        return make_judge("rules")
+    model = study.judge_model
+    if model not in loaded:
+        loaded[model] = backend_for(model)
+    return make_judge("llm", backend=loaded[model], votes=study.votes, threshold=study.af_threshold,
+                      model_name=model)
 
 
 def run_study(study: Study, *, backend_for: Callable[[str], Any] | None = None,
               announce: Callable[[str], None] = print) -> list[Path]:
     """Sample and judge every run of the study (resuming finished work); returns the run directories.
 
-    backend_for(model) may supply a loaded backend (reused across that model's runs); by default each
-    model is loaded once with the study's backend.
+    backend_for(model) may supply a loaded backend (reused across that model's runs, and for the LLM
+    judge's model); by default each model is loaded once with the study's backend (the judge model with
+    judge_backend when set).
     """
     from ..backends import SamplingParams, load_backend
-    from ..judge.base import make_judge
     from ..judge.run import judge_run
     from ..sample import SampleConfig, run_sampling
     from ..store import MANIFEST, load_run
 
+    def load(model: str) -> Any:
+        if backend_for:
+            return backend_for(model)
+        if model == study.judge_model and model not in (study.base_model, study.chat_model):
+            return load_backend(model, study.judge_backend or study.backend, announce=announce)
+        return load_backend(model, study.backend, announce=announce, **study.backend_options)
+
     loaded: dict[str, Any] = {}
-    judge = make_judge(study.judge)
+    judge = None
     directories = []
     for model, frame, variant, out_dir in study.runs():
         if model not in loaded:
-            loaded[model] = backend_for(model) if backend_for else load_backend(model, study.backend, announce=announce,
-                                                                                 **study.backend_options)
+            loaded[model] = load(model)
         config = SampleConfig(model=model, backend=study.backend, frame=frame, overrides=variant,
                               queries=study.queries, limit=study.limit, n=study.n, seed=study.seed,
                               backend_options=dict(study.backend_options),
@@ -112,6 +162,8 @@ def run_study(study: Study, *, backend_for: Callable[[str], Any] | None = None,
         resume = (out_dir / MANIFEST).exists()
         announce(f"sampling {out_dir} ({'resuming' if resume else 'new'})")
         run_sampling(config, out_dir, resume=resume, backend=loaded[model])
+        if judge is None:  # built when first needed, reusing a model already loaded for sampling
+            judge = make_study_judge(study, load, loaded)
         summary = judge_run(load_run(out_dir), judge)
         announce(f"judged {out_dir}: {summary.judged} new, {summary.skipped} already labelled")
         directories.append(out_dir)
