@@ -64,7 +64,8 @@ def report_tables(analysis: Analysis) -> list[Section]:
                  p_text(row["p_value"]), f"{row['tau2']:.2g}" if _finite(row["tau2"]) else "–",
                  pct(row["i2"]), p_text(row["q_p_value"])] for row in analysis.pooled]
         notes = [f"{row['outcome']}, {_pooled_label(row)}: {row['note']}" for row in analysis.pooled if row["note"]]
-        sections.append((f"Gap pooled across frames within a variant ({settings['pooling']}), percentage points",
+        sections.append((f"Gap pooled across frames within a variant ({settings['pooling']}; Hartung-Knapp t "
+                         "interval under 5 frames), percentage points",
                          ["outcome", "model", "runs", "pooled gap [CI]", "p", "τ²", "I² %", "Q p"], rows, notes))
     if analysis.comparisons:
         rows = [[row["outcome"], row["first_label"], row["second_label"], pct(row["gap_first"]),

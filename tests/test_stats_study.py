@@ -119,5 +119,6 @@ def test_example_study_file_loads():
     study = load_study(example)
     assert study.judge == "llm" and study.judge_model and study.votes == 20 and study.af_threshold == 0.4
     assert study.frames == ["chatlog", "forum"] and study.out == example.parent / "study-llama-8b"
-    assert [run[3].name for run in study.runs()] == ["base-chatlog", "base-forum", "chat-chat", "base-chatlog-lab=OpenAI",
-                                                     "base-forum-lab=OpenAI", "chat-chat-lab=OpenAI"]
+    assert [run[3].name for run in study.runs()] == ["base-chatlog", "base-forum", "chat-chat",
+                                                     "base-chatlog-lab=OpenAI", "base-forum-lab=OpenAI",
+                                                     "chat-chat-lab=OpenAI"]

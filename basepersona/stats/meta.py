@@ -10,6 +10,10 @@ from scipy import stats
 from .intervals import CONFIDENCE, normal_quantile
 
 METHOD = "DerSimonian-Laird random effects"
+# Below this many frames the interval is Hartung-Knapp-Sidik-Jonkman: the normal DL interval treats
+# tau^2 as known, and with 2-4 estimates its uncertainty is what matters (simulated DL-normal coverage
+# with heterogeneity: 0.79 / 0.85 / 0.87 for 2 / 3 / 4 frames; HKSJ 1.0 / 0.99 / 0.96, conservative).
+HKSJ_BELOW = 5
 
 
 @dataclass
@@ -27,13 +31,18 @@ class Pooled:
     fixed_estimate: float
     method: str = METHOD
     note: str = ""
+    interval: str = "normal"   # or "HKSJ t" (fewer than HKSJ_BELOW estimates)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
-def dersimonian_laird(estimates, variances, confidence: float = CONFIDENCE) -> Pooled:
-    """Pool estimates with known sampling variances; studies with no finite positive variance are left out."""
+def dersimonian_laird(estimates, variances, confidence: float = CONFIDENCE,
+                      hartung_knapp: bool | None = None) -> Pooled:
+    """Pool estimates with known sampling variances; studies with no finite positive variance are left out.
+
+    The interval is normal, or Hartung-Knapp-Sidik-Jonkman (t on k - 1 df, variance scale floored at 1)
+    when hartung_knapp is True, or by default when 2 <= k < HKSJ_BELOW. se is the interval's SE."""
     y, v = np.asarray(estimates, float), np.asarray(variances, float)
     usable = np.isfinite(y) & np.isfinite(v) & (v > 0)
     note = ""
@@ -56,7 +65,20 @@ def dersimonian_laird(estimates, variances, confidence: float = CONFIDENCE) -> P
     w_random = 1 / (v + tau2)
     estimate = float(np.sum(w_random * y) / np.sum(w_random))
     se = float(np.sqrt(1 / np.sum(w_random)))
-    z = normal_quantile(confidence)
-    p_value = float(2 * stats.norm.sf(abs(estimate) / se))
-    return Pooled(estimate, se, estimate - z * se, estimate + z * se, p_value, float(tau2), float(i2), q, q_p, k,
-                  fixed, note=note)
+    if hartung_knapp is None:
+        hartung_knapp = 1 < k < HKSJ_BELOW
+    if hartung_knapp and k > 1:
+        # HKSJ: rescale the variance by the weighted spread of the estimates around the pooled one and
+        # use t on k - 1 df. The scale is floored at 1 (the "modified" HKSJ): unfloored, estimates that
+        # happen to agree closely give an interval narrower than DL's, which is not conservative.
+        scale = float(np.sum(w_random * (y - estimate) ** 2) / (k - 1))
+        se = se * np.sqrt(max(1.0, scale))
+        critical = float(stats.t.ppf(0.5 + confidence / 2, k - 1))
+        p_value = float(2 * stats.t.sf(abs(estimate) / se, k - 1))
+        interval = "HKSJ t"
+    else:
+        critical = normal_quantile(confidence)
+        p_value = float(2 * stats.norm.sf(abs(estimate) / se))
+        interval = "normal"
+    return Pooled(estimate, se, estimate - critical * se, estimate + critical * se, p_value, float(tau2), float(i2),
+                  q, q_p, k, fixed, note=note, interval=interval)
