@@ -97,3 +97,53 @@ def test_bad_model_and_options_are_user_errors():
         load_backend("org/model", "llamacpp")
     with pytest.raises(UserError, match="no option 'concurrency'"):
         load_backend("embedded:gemma-3-270m", "llamacpp", concurrency=2)
+
+
+def test_forced_choice_equals_an_independent_pass_with_logits_all(gemma):
+    """Scores read token by token from a reused KV cache equal an independent engine's logits_all pass.
+
+    llama.cpp's logits depend on the batch they come from, so the reference decodes in the same shapes:
+    the prompt less its last token in one batch, then one token at a time."""
+    import llama_cpp
+    import numpy as np
+
+    from basepersona.backends.forced_choice import continuation_ids, continuation_logprobs
+
+    choices = ["<request_fully_accepted/>", "<rejected/>"]
+    prompt = PROMPT + "<OUTPUT>"
+    gemma.llm.reset()  # an empty cache: the prompt is decoded in one batch, as in the reference
+    [(_, scores)] = continuation_logprobs(gemma, [prompt], choices)
+    reference = llama_cpp.Llama(model_path=str(gemma.llm.model_path), n_ctx=512, n_threads=1, logits_all=True,
+                                verbose=False)
+
+    def encode(text, special):
+        return reference.tokenize(text.encode(), add_bos=special, special=True)
+
+    ids = encode(prompt, True)
+    for score, choice in zip(scores, choices):
+        # ("<OUTPUT>" + "<" would merge into "><" in Gemma's vocabulary: the tag is tokenised alone)
+        joined = ids + continuation_ids(encode, ids, prompt, choice)
+        reference.reset()
+        reference.eval(ids[:-1])
+        for token in joined[len(ids) - 1:-1]:
+            reference.eval([token])
+        logits = reference.scores[:len(joined)].astype(np.float64)
+        logprobs = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+        expected = sum(logprobs[p - 1, joined[p]] for p in range(len(ids), len(joined)))
+        assert score.tokens == len(joined) - len(ids) >= 2
+        assert score.logprob == pytest.approx(expected, abs=1e-4) and score.logprob < 0
+    # the order of continuations does not matter (the scored positions are always decoded alone)
+    [(_, backwards)] = continuation_logprobs(gemma, [prompt], choices[::-1])
+    assert [s.logprob for s in backwards[::-1]] == pytest.approx([s.logprob for s in scores], abs=1e-4)
+
+
+def test_score_command_runs_on_llamacpp(tmp_path, capsys):
+    import json
+
+    from basepersona.cli import main
+
+    out = tmp_path / "scored"
+    main(["score", "--backend", "llamacpp", "--model", "embedded:gemma-3-270m", "-o", "n_threads=1",
+          "-o", "n_ctx=4096", "--limit", "1", "--scenario-form", "compact", "--out", str(out)])
+    records = [json.loads(line) for line in (out / "choices.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and all(0 < r["p_accept"] < 1 and r["backend"] == "llamacpp" for r in records)

@@ -135,9 +135,9 @@ def test_score_command_writes_choices_and_resumes(tiny_base_dir, tmp_path, capsy
 
 def test_scoring_a_backend_without_logprobs_says_which_do(tiny_backend):
     class NoLogprobs:
-        info = tiny_backend.info.__class__(model_id="m", backend="llamacpp")
+        info = tiny_backend.info.__class__(model_id="m", backend="scripted")
 
-    with pytest.raises(UserError, match="exposes no token logprobs; .* transformers, vllm and openai"):
+    with pytest.raises(UserError, match="exposes no token logprobs; .* transformers, vllm, llamacpp and openai"):
         continuation_logprobs(NoLogprobs(), PROMPTS, CHOICES)
     with pytest.raises(UserError, match="two different continuations"):
         continuation_logprobs(tiny_backend, PROMPTS, ["<rejected/>", "<rejected/>"])

@@ -6,11 +6,13 @@ trusted: vLLM builds them by adding up the lengths of the token strings, so a BO
 by the length of ``"<bos>"`` and any token whose string is not its exact text shifts the rest. So
 the continuation is located by token counts, and the token strings are only a cross-check:
 
-* the end of the prompt+continuation tokens is the server's own prompt token count (``usage``); the
-  echo may carry one generated token after it (``max_tokens`` 1: older servers refuse 0);
-* the continuation's token count comes from the server's ``/tokenize`` (vLLM) when it has one:
-  tokens from the first one where prompt and prompt+continuation tokenise differently; without it,
-  the fewest trailing tokens whose strings spell the continuation;
+* the echo ends with the generated tokens (``max_tokens`` 1: older servers refuse 0), as many as
+  ``usage.completion_tokens`` says; the prompt+continuation tokens end just before them. (Counting
+  from the start would not do: vLLM echoes the BOS token, llama-cpp-python leaves it out.)
+* the continuation's token count comes from the server's tokenizer endpoint when it has one
+  (vLLM's ``/tokenize``, llama-cpp-python's ``/extras/tokenize``): the tokens from the first one
+  where prompt and prompt+continuation tokenise differently; without it, the fewest trailing tokens
+  whose strings spell the continuation;
 * either way the strings of the chosen tokens must end with the continuation's text (ignoring
   whitespace, which some tokenisers drop when decoding one token alone), else scoring refuses.
 """
@@ -58,35 +60,37 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return length
 
 
-def score_echo(logprobs: Any, end: int | None, continuation: str,
+def score_echo(logprobs: Any, usage: Any, continuation: str,
                token_ids: tuple[Sequence[int], Sequence[int]] | None) -> EchoScore:
     """Sum the logprobs of the continuation's echoed tokens.
 
-    ``end``: how many tokens the server counted in prompt+continuation (usage.prompt_tokens);
-    ``token_ids``: (prompt ids, prompt+continuation ids) from the server's /tokenize, or None.
+    ``usage``: the reply's usage (prompt_tokens, completion_tokens); ``token_ids``: (prompt ids,
+    prompt+continuation ids) from the server's tokenizer endpoint, or None.
     """
     if not isinstance(logprobs, dict) or not isinstance(logprobs.get("tokens"), list) \
             or not isinstance(logprobs.get("token_logprobs"), list):
         raise UserError("the server returned no prompt logprobs for echo=true (llama.cpp needs logits_all; "
                         "vLLM serve supports it), so it cannot score forced choices")
     tokens, values = logprobs["tokens"], logprobs["token_logprobs"]
+    usage = usage if isinstance(usage, dict) else {}
+    generated = usage.get("completion_tokens")
+    if not isinstance(generated, int) or not 0 <= generated <= 1:
+        raise UserError(f"cannot align the echoed tokens: the server reports {generated!r} generated tokens for "
+                        "max_tokens=1 (usage.completion_tokens)")
+    end = len(tokens) - generated
     if token_ids is not None:
         prompt_ids, joined_ids = token_ids
-        if end is not None and end != len(joined_ids):
-            raise UserError(f"cannot align the echoed tokens: the server counted {end} prompt tokens but its "
-                            f"/tokenize gave {len(joined_ids)}")
-        end = len(joined_ids)
-        start = common_prefix(prompt_ids, joined_ids)
-        merged = start < len(prompt_ids)
-    elif end is not None:
+        counted = usage.get("prompt_tokens")
+        if counted is not None and counted != len(joined_ids):
+            raise UserError(f"cannot align the echoed tokens: the server counted {counted} prompt tokens but its "
+                            f"tokenizer endpoint gave {len(joined_ids)}")
+        start = end - (len(joined_ids) - common_prefix(prompt_ids, joined_ids))
+        merged = common_prefix(prompt_ids, joined_ids) < len(prompt_ids)
+    else:
         start = next((s for s in range(end - 1, -1, -1) if _spells(tokens[s:end], continuation)), None)
         merged = start is not None and not _exactly(tokens[start:end], continuation)
-    else:
-        raise UserError("cannot align the echoed tokens: the server reports no prompt token count (usage) "
-                        "and has no /tokenize endpoint")
-    if start is None or not 0 <= start < end <= len(tokens) or len(tokens) - end > 1 \
-            or not _spells(tokens[start:end], continuation):
-        shown = "".join(tokens[max(0, end - 8):end]) if end <= len(tokens) else "(fewer tokens than counted)"
+    if start is None or not 0 <= start < end or not _spells(tokens[start:end], continuation):
+        shown = "".join(str(t) for t in tokens[max(0, end - 8):end])
         raise UserError(f"cannot align the echoed tokens with the continuation {continuation!r}: the server's "
                         f"token strings end with {shown!r}. Serve without --return-tokens-as-token-ids, or score "
                         "with the vllm or transformers backend")

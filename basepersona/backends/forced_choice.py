@@ -59,7 +59,7 @@ def continuation_logprobs(backend: Any, prompts: Sequence[str],
     if hasattr(backend, "continuation_logprobs"):
         return backend.continuation_logprobs(prompts, continuations)
     raise UserError(f"the {backend.info.backend} backend exposes no token logprobs; forced-choice scoring "
-                    "works with the transformers, vllm and openai backends")
+                    "works with the transformers, vllm, llamacpp and openai backends")
 
 
 def _transformers_scores(backend: Any, prompts: Sequence[str],

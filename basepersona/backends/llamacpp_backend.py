@@ -7,6 +7,11 @@ The stop-string, end-of-text and special-token rules are the transformers backen
 with the stop string that ended it, and control tokens (other than end-of-generation) are banned.
 A logits processor applies the temperature before top-k/top-p (llama.cpp's own chain truncates
 first), so truncation means the same thing on every backend; the engine seed is the sample's seed.
+
+Forced-choice scores come from the last position's logits after each evaluated token, so the model
+loads without ``logits_all`` (which would hold n_ctx x vocabulary floats: 8.6 GB for Gemma's 262k
+vocabulary at n_ctx 8192). A continuation of k tokens costs k one-token evaluations on top of the
+prompt, whose KV cache is reused as in sampling.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 from ..errors import UserError
 from ..models import EMBEDDED, file_sha256
 from .base import Completion, ModelInfo, SampleRequest, SamplingParams
+from .forced_choice import ContinuationScore, continuation_ids
 from .options import check_options, require_extra
 
 OPTIONS = ("n_ctx", "n_threads", "n_batch", "n_gpu_layers", "announce")
@@ -85,10 +91,48 @@ class LlamaCppBackend:
                 completion.seconds = time.perf_counter() - began
                 yield [completion]
 
+    def continuation_logprobs(self, prompts: Sequence[str], continuations: Sequence[str]):
+        def encode(text: str, special: bool) -> list[int]:
+            return self._encode(text, add_bos=special)
+
+        for index, prompt in enumerate(prompts):
+            ids = self._encode(prompt)
+            scores = []
+            for continuation in continuations:
+                tail = continuation_ids(encode, ids, prompt, continuation)
+                total = 0.0
+                for k, token in enumerate(tail):  # log P(tail[k] | prompt, tail[:k])
+                    total += float(self._next_logprobs(ids + tail[:k])[token])
+                scores.append(ContinuationScore(total, len(tail)))
+            yield index, scores
+
     # -- internals -------------------------------------------------------------------------------
-    def _encode(self, text: str) -> list[int]:
+    def _encode(self, text: str, add_bos: bool = True) -> list[int]:
         # special=True parses control-token text (chat templates) as the transformers tokenizer does
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def _next_logprobs(self, ids: list[int]) -> np.ndarray:
+        """Log-softmax of the model's raw logits after ``ids``, evaluating only what the KV cache lacks."""
+        llm = self.llm
+        if len(ids) > llm.n_ctx():
+            raise UserError(f"a prompt of {len(ids)} tokens exceeds the context of {llm.n_ctx()}; pass -o n_ctx=<larger>")
+        keep = 0
+        for cached, wanted in zip(llm.input_ids[:llm.n_tokens].tolist(), ids[:-1]):  # re-feed >= 1 token: fresh logits
+            if cached != wanted:
+                break
+            keep += 1
+        if not llm._ctx.kv_cache_seq_rm(-1, keep, -1):  # some caches (sliding-window) cannot drop a tail
+            llm.reset()
+            keep = 0
+        llm.n_tokens = keep
+        # llama.cpp's logits depend on the batch they were computed in (Q4_K Gemma 270M: up to ~0.3 nats
+        # between one-token and whole-prompt batches), so the scored position is always decoded alone:
+        # a continuation's score then does not depend on which continuation or prompt went before
+        if keep < len(ids) - 1:
+            llm.eval(ids[keep:-1])
+        llm.eval(ids[-1:])
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),)).astype(np.float64)
+        return logits - (logits.max() + np.log(np.exp(logits - logits.max()).sum()))
 
     def _processor(self, temperature: float):
         banned = self.banned

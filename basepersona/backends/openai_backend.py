@@ -92,7 +92,7 @@ class OpenAIBackend:
         self.together = n_per_request == "together"
         self.extensions = bool(extensions)
         self.top_k_off = int(top_k_off)
-        self._has_tokenize: bool | None = None  # unknown until scoring first asks
+        self._tokenize_path: str | None = None  # the tokenizer endpoint that works ("none"); unknown until asked
         self.info = ModelInfo(model_id=model, backend="openai", revision=None, has_chat_template=True, extra={
             "kind": kind, "base_url": self.base_url, "api_key_env": api_key_env,
             "server_models": self._served_models(),
@@ -145,10 +145,9 @@ class OpenAIBackend:
             except HttpStatusError as error:
                 raise UserError(f"the server refused prompt logprobs (echo=true, logprobs=1), so it cannot score "
                                 f"forced choices; vLLM serve supports them. {error}") from None
-            counted = (reply.get("usage") or {}).get("prompt_tokens")
             prompt_ids = self._token_ids(prompts[index])
             ids = None if prompt_ids is None else (prompt_ids, self._token_ids(text))
-            echoed = score_echo(reply["choices"][0].get("logprobs"), counted, continuations[which], ids)
+            echoed = score_echo(reply["choices"][0].get("logprobs"), reply.get("usage"), continuations[which], ids)
             return index, which, ContinuationScore(echoed.logprob, echoed.tokens, echoed.boundary_merged)
 
         jobs = [(index, which) for index in range(len(prompts)) for which in range(len(continuations))]
@@ -160,21 +159,27 @@ class OpenAIBackend:
                 yield index, [scores[k] for k in range(len(continuations))]
 
     def _token_ids(self, text: str) -> list[int] | None:
-        """Token ids from the server's vLLM-style /tokenize (special tokens added as for a prompt), or
-        None when the server has no such endpoint (remembered, so it is asked once)."""
-        if self._has_tokenize is False:
-            return None
-        body = {"model": self.model, "prompt": text, "add_special_tokens": True}
-        try:
-            reply = call_json(self.base_url.removesuffix("/v1") + "/tokenize", body, self._headers, self.policy)
-        except HttpStatusError as error:
-            if error.status in (401, 403):
-                raise
-            self._has_tokenize = False
-            return None
-        ids = reply.get("tokens") if isinstance(reply, dict) else None
-        self._has_tokenize = isinstance(ids, list) and all(isinstance(i, int) for i in ids)
-        return list(ids) if self._has_tokenize else None
+        """Token ids (special tokens added, as for a prompt) from the server's tokenizer endpoint, or
+        None when it has none. The endpoint that answered is remembered; so is having none."""
+        root = self.base_url.removesuffix("/v1")
+        # vLLM's /tokenize; llama-cpp-python's /extras/tokenize (it always adds BOS)
+        endpoints = {"/tokenize": {"model": self.model, "prompt": text, "add_special_tokens": True},
+                     "/extras/tokenize": {"model": self.model, "input": text}}
+        for path in [self._tokenize_path] if self._tokenize_path else list(endpoints):
+            if path == "none":
+                return None
+            try:
+                reply = call_json(root + path, endpoints[path], self._headers, self.policy)
+            except HttpStatusError as error:
+                if error.status in (401, 403):
+                    raise
+                continue
+            ids = reply.get("tokens") if isinstance(reply, dict) else None
+            if isinstance(ids, list) and all(isinstance(i, int) for i in ids):
+                self._tokenize_path = path
+                return list(ids)
+        self._tokenize_path = "none"
+        return None
 
     # -- requests ---------------------------------------------------------------------------------
     def _body(self, request: SampleRequest, params: SamplingParams, n: int, seed: int) -> tuple[str, dict]:
