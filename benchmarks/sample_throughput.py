@@ -10,8 +10,9 @@ is its own and no path inherits another's warm caches.
 
 Paths:
   naive        transformers ``generate(num_return_sequences=n)``: the prompt is prefilled n times
-  prefix-copy  prefill once, copy the KV cache to n rows, decode (basepersona without shared-prefix attention)
-  basepersona  the transformers backend as shipped: prompt keys/values read once per step for all rows
+  prefix-copy  prefill once, copy the KV cache to n rows, decode (basepersona before its decode-step work)
+  basepersona  the transformers backend as shipped: prompt keys/values read once per step for all rows,
+               decode products as W @ x.T (backends/shared_prefix.py, backends/decode_linear.py)
   llamacpp     llama-cpp-python on the same GGUF, its own sampler, one stream per sample with the prompt's
                KV reused (the fastest way that library draws n samples); needs ``basepersona[llamacpp]``
 
@@ -50,7 +51,7 @@ def _transformers(prompt: str, n: int, new_tokens: int, *, naive: bool, shared_p
 
     began = time.perf_counter()
     backend = load_backend(MODEL, device="cpu", announce=lambda m: None,
-                           shared_prefix_attention=shared_prefix_attention)
+                           shared_prefix_attention=shared_prefix_attention, transposed_linears=shared_prefix_attention)
     load_seconds = time.perf_counter() - began
     prompt_tokens = backend.count_tokens(prompt)
     if naive:

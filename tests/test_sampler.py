@@ -8,6 +8,7 @@ import torch
 from scipy import stats
 
 from basepersona.backends import SampleRequest, SamplingParams
+from basepersona.backends.decode_linear import decode_linears
 from basepersona.backends.token_sampling import choose_tokens, sample_stream
 from basepersona.backends.transformers_backend import common_prefix_length
 
@@ -32,18 +33,22 @@ def test_common_prefix_length():
 
 @pytest.mark.parametrize("backend_name", ["tiny_backend", "tiny_chat_backend"])
 @pytest.mark.parametrize("shared_prefix_attention", [True, False])
-def test_greedy_with_reused_caches_equals_plain_generate(backend_name, shared_prefix_attention, request):
-    """Run-level prefix cache, per-prompt extension and either row copies or shared-prefix attention
-    must not change the model's output: across the tiny Gemma-3's 16-token sliding-window layers
-    (prompts are ~60 tokens, 24 new tokens run past the window) and for a Llama-architecture model."""
+@pytest.mark.parametrize("transposed_linears", [True, False])
+def test_greedy_with_reused_caches_equals_plain_generate(backend_name, shared_prefix_attention, transposed_linears,
+                                                         request):
+    """Run-level prefix cache, per-prompt extension, row copies or shared-prefix attention, and
+    decode products as W @ x.T must not change the model's output: across the tiny Gemma-3's 16-token
+    sliding-window layers (prompts are ~60 tokens, 24 new tokens run past the window) and for a
+    Llama-architecture model."""
     backend = request.getfixturevalue(backend_name)
     backend.shared_prefix_attention = shared_prefix_attention
+    backend.transposed_linears = transposed_linears
     params = SamplingParams(temperature=0, max_new_tokens=24)
     requests = [SampleRequest(SHARED + tail, seeds=(0, 1, 2)) for tail in TAILS]
     try:
         ours = _texts(backend, requests, params)
     finally:
-        backend.shared_prefix_attention = True
+        backend.shared_prefix_attention = backend.transposed_linears = True
     tokenizer, model = backend.tokenizer, backend.model
     for index, request in enumerate(requests):
         ids = tokenizer(request.prompt, return_tensors="pt")
@@ -171,3 +176,19 @@ def test_blocked_inverse_cdf_draws_the_same_tokens_as_a_full_cumulative_sum(voca
         drawn = inverse_cdf(weights, uniforms)
         assert torch.equal(drawn, _reference_inverse_cdf(weights, uniforms))
         assert bool((weights.gather(-1, drawn.unsqueeze(-1)) > 0).all())
+
+
+@pytest.mark.parametrize("rows", [1, 3, 32])
+@pytest.mark.parametrize("bias", [True, False])
+def test_transposed_linear_computes_the_same_products(rows, bias):
+    torch.manual_seed(rows)
+    layer = torch.nn.Linear(48, 80, bias=bias)
+    decode_step = torch.randn(rows, 1, 48)
+    with decode_linears(torch.nn.Sequential(layer)):
+        fast = layer(decode_step)
+        prefill = torch.randn(1, 5, 48)  # several tokens of one prompt: plain F.linear
+        assert torch.equal(layer(prefill), torch.nn.functional.linear(prefill, layer.weight, layer.bias))
+    assert fast.shape == (rows, 1, 80) and fast.is_contiguous()
+    torch.testing.assert_close(fast, torch.nn.functional.linear(decode_step, layer.weight, layer.bias),
+                               rtol=1e-6, atol=1e-6)
+    assert "forward" not in vars(layer), "the module's own forward is restored after decoding"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
@@ -19,6 +19,7 @@ import torch
 
 from ..errors import UserError
 from .base import Completion, ModelInfo, SampleRequest, SamplingParams
+from .decode_linear import decode_linears
 from .shared_prefix import SharedPrefixCache, decode_attention
 from .token_sampling import choose_tokens, sample_stream
 
@@ -52,14 +53,16 @@ class TransformersBackend:
     """Sample continuations with a transformers causal LM, reusing KV caches of shared prefixes."""
 
     def __init__(self, model: Any, tokenizer: Any, info: ModelInfo, *, max_batch: int = 32,
-                 shared_prefix_attention: bool = True):
+                 shared_prefix_attention: bool = True, transposed_linears: bool = True):
         self.model = model.eval()
+        self.device = next(model.parameters()).device
         # read the prompt's keys/values once per decode step for all rows (see shared_prefix.py)
         self.shared_prefix_attention = shared_prefix_attention
+        # decode-step products as W @ x.T, the faster layout on CPU (see decode_linear.py)
+        self.transposed_linears = transposed_linears and self.device.type == "cpu"
         self.tokenizer = tokenizer
         self.info = info
         self.max_batch = max_batch
-        self.device = next(model.parameters()).device
         self.eos_ids = self._eos_ids()
         self.banned_ids = self._banned_ids()
         self._prefix: tuple[tuple[int, ...], Any] | None = None  # (token ids, 1-row KV cache)
@@ -140,7 +143,10 @@ class TransformersBackend:
     def _decode(self, prompt_cache: Any, prompt_length: int, last_token: int, rows: list[_Row],
                 stop: Sequence[str], params: SamplingParams) -> None:
         cache, attention_mode = self._decode_cache(prompt_cache, prompt_length, len(rows), params)
-        with attention_mode:
+        with ExitStack() as modes:
+            modes.enter_context(attention_mode)
+            if self.transposed_linears:
+                modes.enter_context(decode_linears(self.model))
             self._decode_loop(cache, last_token, rows, stop, params)
 
     def _decode_loop(self, cache: Any, last_token: int, rows: list[_Row], stop: Sequence[str],

@@ -43,6 +43,7 @@ def load_transformers_backend(
     revision: str | None = None,
     max_batch: int = 32,
     shared_prefix_attention: bool = True,
+    transposed_linears: bool = True,
     announce: Callable[[str], None] = print,
 ) -> TransformersBackend:
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -76,4 +77,5 @@ def load_transformers_backend(
                "device": device, "architecture": type(loaded).__name__},
     )
     return TransformersBackend(loaded, tokenizer, info, max_batch=max_batch,
-                               shared_prefix_attention=shared_prefix_attention)
+                               shared_prefix_attention=shared_prefix_attention,
+                               transposed_linears=transposed_linears)
