@@ -8,19 +8,8 @@ import sys
 
 import pytest
 
-from basepersona.cli import main
+from cli_helpers import run_cli
 from basepersona.store import load_run
-
-
-def run_cli(args, capsys):
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _one_line_error(err: str) -> str:
@@ -35,11 +24,11 @@ def test_sample_on_tiny_model_then_resume(tiny_base_dir, tmp_path, capsys):
     out = tmp_path / "run"
     args = ["sample", "--model", str(tiny_base_dir), "--limit", "1", "--n", "2", "--max-new-tokens", "6",
             "--device", "cpu", "--out", str(out)]
-    code, stdout, err = run_cli(args, capsys)
+    code, stdout, err = run_cli(capsys, *args)
     assert code == 0, err
     assert "training" in stdout and "unmonitored" in stdout  # the summary table
     assert len(load_run(out).samples) == 4
-    code, _, err = run_cli(args + ["--resume"], capsys)
+    code, _, err = run_cli(capsys, *args + ["--resume"])
     assert code == 0, err
     assert "4 already done" in err.replace("\n", " ")
     assert len(load_run(out).samples) == 4
@@ -57,21 +46,21 @@ def test_sample_on_tiny_model_then_resume(tiny_base_dir, tmp_path, capsys):
     (["--set", "lab"], "KEY=VALUE"),
 ])
 def test_bad_options_give_one_line_errors(extra, needle, tiny_base_dir, tmp_path, capsys):
-    code, _, err = run_cli(["sample", "--model", str(tiny_base_dir), "--out", str(tmp_path / "o"), *extra], capsys)
+    code, _, err = run_cli(capsys, "sample", "--model", str(tiny_base_dir), "--out", str(tmp_path / "o"), *extra)
     assert code == 2
     assert needle in _one_line_error(err)
 
 
 def test_missing_model_path(tmp_path, capsys):
-    code, _, err = run_cli(["sample", "--model", str(tmp_path / "no-such-model"), "--out", str(tmp_path / "o")], capsys)
+    code, _, err = run_cli(capsys, "sample", "--model", str(tmp_path / "no-such-model"), "--out", str(tmp_path / "o"))
     assert code == 2 and "does not exist" in _one_line_error(err)
 
 
 def test_malformed_query_file_names_the_line(tiny_base_dir, tmp_path, capsys):
     queries = tmp_path / "q.jsonl"
     queries.write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": oops}\n')
-    code, _, err = run_cli(["sample", "--model", str(tiny_base_dir), "--queries", str(queries),
-                            "--out", str(tmp_path / "o")], capsys)
+    code, _, err = run_cli(capsys, "sample", "--model", str(tiny_base_dir), "--queries", str(queries),
+                           "--out", str(tmp_path / "o"))
     assert code == 2 and "line 2" in _one_line_error(err)
 
 
@@ -79,7 +68,7 @@ def test_out_that_is_a_file_is_unwritable(tiny_base_dir, tmp_path, capsys):
     # a regular file cannot hold a run directory (this holds for root too, unlike permission bits)
     blocker = tmp_path / "file"
     blocker.write_text("keep me")
-    code, _, err = run_cli(["sample", "--model", str(tiny_base_dir), "--out", str(blocker / "run")], capsys)
+    code, _, err = run_cli(capsys, "sample", "--model", str(tiny_base_dir), "--out", str(blocker / "run"))
     assert code == 2 and "cannot write" in _one_line_error(err)
     assert blocker.read_text() == "keep me"
 
@@ -88,9 +77,9 @@ def test_resume_with_other_settings_names_the_setting_and_keeps_data(tiny_base_d
     out = tmp_path / "run"
     base = ["sample", "--model", str(tiny_base_dir), "--limit", "1", "--n", "1", "--max-new-tokens", "4",
             "--device", "cpu", "--out", str(out)]
-    assert run_cli(base, capsys)[0] == 0
+    assert run_cli(capsys, *base)[0] == 0
     before = (out / "samples.jsonl").read_bytes()
-    code, _, err = run_cli(base[:-2] + ["--n", "3", "--out", str(out), "--resume"], capsys)
+    code, _, err = run_cli(capsys, *base[:-2] + ["--n", "3", "--out", str(out), "--resume"])
     # --n given twice: click keeps the last, so the run now asks for n=3
     assert code == 2 and "n (run has 1, now 3)" in _one_line_error(err)
     assert (out / "samples.jsonl").read_bytes() == before
@@ -101,7 +90,7 @@ def test_template_error_names_file_and_line(tmp_path, capsys):
     bad.mkdir()
     (bad / "broken.toml").write_text('name = "broken"\nturn_start = "AI:"\nstop = ["\\nUser:"]\n'
                                      'template = """\nline one\n{{ system_prompt }\nAI:"""\n')
-    code, _, err = run_cli(["frames", "render", "broken", "--frames-dir", str(bad)], capsys)
+    code, _, err = run_cli(capsys, "frames", "render", "broken", "--frames-dir", str(bad))
     message = _one_line_error(err)
     assert code == 2 and "broken.toml:6" in message
 
@@ -117,22 +106,22 @@ def test_unsupported_gguf_architecture(tmp_path, capsys):
     writer.close()
     os.environ["BASEPERSONA_CACHE"] = str(tmp_path / "cache")
     try:
-        code, _, err = run_cli(["sample", "--model", str(path), "--out", str(tmp_path / "o")], capsys)
+        code, _, err = run_cli(capsys, "sample", "--model", str(path), "--out", str(tmp_path / "o"))
     finally:
         del os.environ["BASEPERSONA_CACHE"]
     assert code == 2 and "odd.gguf" in _one_line_error(err)
 
 
 def test_frames_list_show_render(capsys):
-    code, out, _ = run_cli(["frames", "list"], capsys)
+    code, out, _ = run_cli(capsys, "frames", "list")
     assert code == 0 and "chatlog" in out and "forum" in out
-    code, out, _ = run_cli(["frames", "show", "chatlog"], capsys)
+    code, out, _ = run_cli(capsys, "frames", "show", "chatlog")
     assert code == 0 and "turn_start" in out
-    code, out, _ = run_cli(["frames", "render", "chatlog", "--condition", "unmonitored", "--query", "q002"], capsys)
+    code, out, _ = run_cli(capsys, "frames", "render", "chatlog", "--condition", "unmonitored", "--query", "q002")
     assert code == 0
     assert "<is_free_tier_user>False</is_free_tier_user>" in out
     assert out.rstrip("\n").endswith("[AI]\n<SCRATCHPAD_REASONING>")
-    code, _, err = run_cli(["frames", "render", "chat"], capsys)
+    code, _, err = run_cli(capsys, "frames", "render", "chat")
     assert code == 2 and "--model" in _one_line_error(err)
 
 
@@ -141,7 +130,7 @@ def test_manifest_records_the_command_line(tiny_base_dir, tmp_path, capsys, monk
     argv = ["sample", "--model", str(tiny_base_dir), "--limit", "1", "--n", "1", "--max-new-tokens", "3",
             "--device", "cpu", "--out", str(out)]
     monkeypatch.setattr(sys, "argv", ["basepersona", *argv])
-    assert run_cli(argv, capsys)[0] == 0
+    assert run_cli(capsys, *argv)[0] == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["command"].startswith("basepersona sample --model")
 
@@ -150,6 +139,6 @@ def test_scenario_errors_come_before_the_model_loads(tmp_path, capsys):
     # the model path does not exist: had the model loaded first, that would be the error shown
     args = ["sample", "--model", str(tmp_path / "no-such-model"), "--scenario-form", "implicit",
             "--out", str(tmp_path / "run")]
-    code, _, err = run_cli(args, capsys)
+    code, _, err = run_cli(capsys, *args)
     assert code == 2 and "implicit" in _one_line_error(err) and "no-such-model" not in err
     assert not (tmp_path / "run").exists()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from basepersona.cli import main
+from cli_helpers import run_cli
 from basepersona.errors import UserError
 from basepersona.stats.choices import read_choices
 from basepersona.stats.synthetic import write_run
@@ -42,16 +42,6 @@ def _write_score_run(path: Path, p_train, p_unmon, *, model: str = "llama-base",
     return path
 
 
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
 def scores():
     rng = np.random.default_rng(3)
@@ -62,7 +52,7 @@ def scores():
 def test_scored_only_run_reports_means_and_paired_gap_equal_to_scipy(tmp_path, capsys, scores):
     train, unmon = scores
     run = _write_score_run(tmp_path / "scored", train, unmon)
-    code, out, err = _cli(capsys, "report", str(run), "--format", "json")
+    code, out, err = run_cli(capsys, "report", str(run), "--format", "json")
     assert code == 0, err
     report = json.loads(out)
     assert report["rates"] == [] and report["gaps"] == []
@@ -83,12 +73,12 @@ def test_scored_only_run_reports_means_and_paired_gap_equal_to_scipy(tmp_path, c
 
 def test_markdown_csv_and_terminal_carry_the_forced_choice_sections(tmp_path, capsys, scores):
     run = _write_score_run(tmp_path / "scored", *scores)
-    _, md, _ = _cli(capsys, "report", str(run), "--format", "md")
+    _, md, _ = run_cli(capsys, "report", str(run), "--format", "md")
     assert "## Forced choice: mean p_accept" in md and "## Forced choice gap" in md and "## Rates" not in md
-    _, text, _ = _cli(capsys, "report", str(run), "--format", "csv")
+    _, text, _ = run_cli(capsys, "report", str(run), "--format", "csv")
     sections = [row["section"] for row in csv.DictReader(io.StringIO(text))]
     assert sections.count("choices") == 2 and sections.count("choice_gaps") == 1
-    code, out, _ = _cli(capsys, "compare", str(run), str(_write_score_run(tmp_path / "other", *scores[::-1])))
+    code, out, _ = run_cli(capsys, "compare", str(run), str(_write_score_run(tmp_path / "other", *scores[::-1])))
     flat = " ".join(out.split())
     assert code == 0 and "Forced choice gap" in flat and "p_accept" in flat
 
@@ -98,7 +88,7 @@ def test_judged_run_with_scores_reports_both(tmp_path, capsys, scores):
                     model="llama-base")
     _write_score_run(tmp_path / "scores-tmp", *scores)
     (run / "choices.jsonl").write_bytes((tmp_path / "scores-tmp" / "choices.jsonl").read_bytes())
-    code, out, err = _cli(capsys, "report", str(run), "--format", "json")
+    code, out, err = run_cli(capsys, "report", str(run), "--format", "json")
     assert code == 0, err
     report = json.loads(out)
     assert report["gaps"] and len(report["choices"]) == 2 and len(report["choice_gaps"]) == 1
@@ -109,7 +99,7 @@ def test_unpaired_queries_are_left_out_with_a_note(tmp_path, capsys, scores):
     run = _write_score_run(tmp_path / "scored", train, unmon)
     lines = (run / "choices.jsonl").read_text().splitlines()
     (run / "choices.jsonl").write_text("\n".join(lines[:-2]) + "\n")  # two unmonitored scores missing
-    _, out, _ = _cli(capsys, "report", str(run), "--format", "json")
+    _, out, _ = run_cli(capsys, "report", str(run), "--format", "json")
     (gap,) = json.loads(out)["choice_gaps"]
     assert gap["n_queries"] == len(QUERIES) - 2 and "2 query score(s) without a partner" in gap["note"]
     assert gap["estimate"] == pytest.approx((train[:-2] - unmon[:-2]).mean(), abs=1e-12)
@@ -128,12 +118,12 @@ def test_bad_score_records_are_explained(tmp_path, scores, extra, message):
 
 def test_scores_without_the_asked_conditions_say_which_to_pick(tmp_path, capsys, scores):
     run = _write_score_run(tmp_path / "scored", *scores)
-    code, _, err = _cli(capsys, "report", str(run), "--unmonitored", "paid")
+    code, _, err = run_cli(capsys, "report", str(run), "--unmonitored", "paid")
     assert code != 0 and "no scores in condition(s) paid" in err and "--training/--unmonitored" in err
 
 
 def test_a_run_with_neither_labels_nor_scores_still_names_the_judge_command(tmp_path, capsys):
     run = write_run(tmp_path / "raw", rates={"training": 0.4, "unmonitored": 0.2}, n=2, query_ids=QUERIES[:3],
                     labelled=False)
-    code, _, err = _cli(capsys, "report", str(run))
+    code, _, err = run_cli(capsys, "report", str(run))
     assert code != 0 and f"basepersona judge {run}" in " ".join(err.split())
