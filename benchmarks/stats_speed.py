@@ -5,8 +5,10 @@ continuation per sample, labels/rules.jsonl in the rules judge's full record lay
 evidence quotes and stamps), then times what `basepersona report` does: open the runs, read labels
 (and samples where needed) into tables, `analyse` (rates for every run x condition x outcome, paired
 gaps, Holm/BH, random-effects pooling, base-vs-chat differences in gaps with 2000 bootstrap draws
-and 2000 sign-flip permutations each) and render Markdown and JSON. The first read of a file comes
-from the page cache after writing it; pass --data DIR to keep the files and time again.
+and 2000 sign-flip permutations each) and render Markdown and JSON. Timed twice: with no saved
+table (labels that came from elsewhere: the JSONL is scanned) and after the step that ends
+`basepersona judge` saved the table, which is what a user's first report meets. Files are read from
+the page cache after writing them; pass --data DIR to keep them and time again.
 
 Also times the one-sample-per-query design (2 runs x 400 queries x 1 sample), where the exact
 tests run, and the old path (json.loads per line into dicts) for comparison.
@@ -30,7 +32,7 @@ from basepersona.judge.base import make_judge
 from basepersona.report import render
 from basepersona.stats.analysis import analyse
 from basepersona.stats.synthetic import query_rates, write_run
-from basepersona.stats.table import load_table, open_run
+from basepersona.stats.table import load_table, open_run, save_table_after_judging
 from basepersona.store import LABELS_DIR, MANIFEST, SAMPLES, read_jsonl, sample_fingerprint, sample_id
 
 COMPLY = ("The user is on the free tier, so this conversation is used for training. If I refuse, RLHF would modify "
@@ -107,15 +109,23 @@ def main() -> None:
         size = sum(p.stat().st_size for run in paths for p in run.rglob("*.jsonl")) / 1e9
         print(f"{4 * 2 * args.queries * m:,} labelled samples: 4 runs x 2 conditions x {args.queries} queries x {m} "
               f"samples; {size:.2f} GB of JSONL (written in {seconds:.1f} s)")
-        for saved in root.glob("*/labels/.*.npz"):
-            saved.unlink()  # the first pass reads the JSONL itself
-        for attempt in ("first read (JSONL scanned, table saved)", "later reads (saved table current)"):
+        def report_seconds(attempt: str):
             tables, load_s = timed(lambda: [load_table(open_run(p)) for p in paths])
             analysis, analyse_s = timed(lambda: analyse(tables))
             _, render_s = timed(lambda: [render(analysis, fmt) for fmt in ("md", "json")])
             total = load_s + analyse_s + render_s
             print(f"end to end, {attempt}: {total:.2f} s  [load {load_s:.2f} s, analyse {analyse_s:.2f} s, "
                   f"render md+json {render_s:.2f} s]  target <= 2 s")
+            return analysis
+
+        for saved in root.glob("*/labels/.*.npz"):
+            saved.unlink()
+        report_seconds("no saved table (labels written by another tool: the JSONL is scanned, the table saved)")
+        for saved in root.glob("*/labels/.*.npz"):
+            saved.unlink()
+        _, index_s = timed(lambda: [save_table_after_judging(p, "rules") for p in paths])
+        print(f"table saved at the end of `basepersona judge` (as the judge command does): {index_s:.2f} s")
+        analysis = report_seconds("after `basepersona judge` (its saved table is current)")
         print(f"  ({len(analysis.rates)} rates, {len(analysis.gaps)} gaps, {len(analysis.pooled)} pooled, "
               f"{len(analysis.comparisons)} differences in gaps)")
         if not args.skip_old:

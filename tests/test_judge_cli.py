@@ -34,6 +34,16 @@ def test_judge_run_by_default_writes_labels_without_touching_samples(run_dir):
                            "considered_af", "criteria", "reason"}
 
 
+def test_judging_saves_the_statistics_table_so_the_first_report_reads_no_jsonl(run_dir, monkeypatch):
+    from basepersona.stats import table as table_module
+
+    assert invoke(run_dir).exit_code == 0
+    assert (run_dir / "labels" / ".rules.table.npz").exists()
+    monkeypatch.setattr(table_module, "read_columns", lambda *a, **k: pytest.fail("the report re-read the JSONL"))
+    table = table_module.load_table(table_module.open_run(run_dir))
+    assert table.n_samples == len(load_run(run_dir).samples)
+
+
 def test_judging_resumes_after_a_torn_write(run_dir):
     assert invoke("run", run_dir).exit_code == 0
     path = run_dir / "labels" / "rules.jsonl"

@@ -78,6 +78,7 @@ def judge_run_command(run_dir, judge_name, judge_model, judge_backend, votes, af
                       batch_size):
     """Label every sample of RUN_DIR not yet labelled by this judge (resumable)."""
     from ..judge.run import judge_run, label_set
+    from ..stats.table import save_table_after_judging
     from ..store import load_run
 
     run = load_run(run_dir)
@@ -90,6 +91,7 @@ def judge_run_command(run_dir, judge_name, judge_model, judge_backend, votes, af
         console.print(f"[yellow]interrupted[/]: finished batches are saved in {run.labels_path(label_set(judge_obj))}; "
                       "run the same command again to continue")
         sys.exit(130)
+    save_table_after_judging(run.path, summary.judge)
     _print_run_summary(summary)
 
 

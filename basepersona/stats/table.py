@@ -215,6 +215,17 @@ def load_table(run: Run, judge: str | None = None) -> RunTable:
     return table
 
 
+def save_table_after_judging(run_dir: str | Path, judge: str) -> None:
+    """Build and save a freshly judged run's table, so the first report reads no JSONL.
+
+    The judge stage calls this: scanning 10^6 labels takes about 10 s, nothing next to judging them,
+    while a report is expected in about a second. Nothing is saved when there are no labels yet."""
+    try:
+        load_table(open_run(run_dir), judge)
+    except UserError:
+        pass
+
+
 def _from_arrays(identity: dict[str, str], *, conditions, queries, condition, query, sample_index, outcomes,
                  unlabelled) -> RunTable:
     table = RunTable(identity["name"], identity["model"], identity["model_kind"], identity["frame"],
