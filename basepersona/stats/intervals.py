@@ -82,9 +82,10 @@ def proportion(successes: np.ndarray, counts: np.ndarray, method: str = "auto",
 
     auto: Wilson when every query has at most one sample (independent draws), clustered otherwise.
     clustered: Wilson's interval at the effective sample size n / deff (Korn-Graubard style), deff the
-    cluster-robust variance over the binomial one, with a t quantile whose degrees of freedom lie
-    between queries - 1 and the effective size (see clustered_wilson for why). It keeps Wilson's good
-    behaviour near 0 and 1 instead of a Wald interval that collapses there.
+    cluster-robust variance over the binomial one, with t quantiles: the bound toward 1/2 hedged for
+    a design effect the data cannot show when the rarer outcome sits in few queries, the other on the
+    effective size (see clustered_wilson for why). It keeps Wilson's good behaviour near 0 and 1
+    instead of a Wald interval that collapses there.
     binomial_se: estimate +- z * sqrt(p(1-p)/n), the papers' error bars (for comparison with them).
     """
     if method not in METHODS:
@@ -117,19 +118,26 @@ def proportion(successes: np.ndarray, counts: np.ndarray, method: str = "auto",
 def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: float = CONFIDENCE):
     """The query-clustered interval for many tables at once: rows are tables, columns queries.
 
-    Returns (low, high, design effect, degrees of freedom) per row; rows need at least two queries
-    with samples. Wilson's score interval at the effective size n / deff, deff = cluster-robust
-    variance / binomial variance floored at 1 (all outcomes identical: deff = n / G, i.e. Wilson on
-    the G queries as if ICC = 1), with a t quantile in place of z.
+    Returns (low, high, design effect, degrees of freedom) per row, the degrees of freedom as two
+    columns (of the low and of the high bound); rows need at least two queries with samples.
+    Wilson's score interval at the effective size n / deff, deff = cluster-robust variance /
+    binomial variance floored at 1 (all outcomes identical: deff = n / G, i.e. Wilson on the G
+    queries as if ICC = 1), each bound with its own t quantile in place of z.
 
-    Why the degrees of freedom move between G - 1 and n / deff - 1: the cluster-robust variance rests
-    on G queries, so t_{G-1} is right when that variance drives the interval; but where the data look
-    nearly independent (deff near 1) the interval is Wilson's, whose variance p(1-p)/n is a known
-    function of p, and t_{G-1} then only over-covers (0.98-0.99 with 10 queries in simulation). The
-    design effect is trustworthy only when the rarer outcome is spread over many queries: with one
-    or two queries holding every success, deff comes out near 1 whatever the true ICC. So the df
-    grow from G - 1 towards the effective size by the squared share of queries showing the rarer
-    outcome. Chosen by simulated coverage over p x queries x samples x ICC (docs/STATS.md).
+    Why two quantiles: a rare outcome is skewed, and its estimated variance grows with the
+    estimate. Tables that fall short of the truth hold the rarer outcome in few queries, where the
+    clustering cannot show (deff comes out near 1 whatever the ICC): the bound toward 1/2 (the high
+    bound of a rate below 1/2) has to carry that uncertainty. Tables above the truth overstate the
+    variance, so the bound on the rare side needs no hedge: t on n / deff - 1 df.
+
+    The far bound's df: the Satterthwaite df of the cluster-robust variance, 2 (sum e^2)^2 /
+    var(sum e^2) from the spread of the queries' squared residuals (about twice the count of the
+    rarer outcome when it is sparse, near G when it is spread), capped at G - 1; then grown towards
+    n / deff - 1 by the squared share of queries showing the rarer outcome: where the data look
+    independent and the rarer outcome is everywhere, the interval is Wilson's, whose variance is a
+    known function of p, and a t_{G-1} would only over-cover (0.98-0.99 with 10 queries). At a rate
+    of exactly 1/2 both bounds take the far df (swapping the outcomes mirrors the interval).
+    Chosen by simulated coverage over p x queries x samples x ICC (docs/STATS.md).
     """
     successes, counts = np.asarray(successes, float), np.asarray(counts, float)
     present = counts > 0
@@ -137,13 +145,26 @@ def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: floa
     n, k = counts.sum(axis=1), successes.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
-        residual = np.where(present, successes - p[:, None] * counts, 0.0)
-        variance = n_queries / (n_queries - 1) * np.sum(residual ** 2, axis=1) / n ** 2
+        squared = np.where(present, successes - p[:, None] * counts, 0.0) ** 2
+        total = squared.sum(axis=1)
+        variance = n_queries / (n_queries - 1) * total / n ** 2
         identical = (p == 0) | (p == 1)
         deff = np.where(identical, n / n_queries, np.maximum(1.0, variance / (p * (1 - p) / n)))
-        rarer = np.where((p <= 0.5)[:, None], successes, counts - successes)
-        spread = (rarer > 0).sum(axis=1) / n_queries
-        df = n_queries - 1 + np.maximum(0.0, n / deff - n_queries) * spread ** 2
-        quantile = stats.t.ppf(0.5 + confidence / 2, df)
-    low, high = wilson_with_quantile(k / deff, n / deff, quantile)
+        # Satterthwaite: var(sum e^2) estimated as G times the sample variance of the e_g^2
+        spread_of_squares = np.sum(np.where(present, (squared - (total / n_queries)[:, None]) ** 2, 0.0), axis=1)
+        satterthwaite = 2 * total ** 2 / (n_queries / (n_queries - 1) * spread_of_squares)
+        base = np.where(identical, n_queries - 1.0,
+                        np.clip(np.nan_to_num(satterthwaite, nan=np.inf), 1.0, n_queries - 1.0))
+        shown_success = (successes > 0).sum(axis=1) / n_queries
+        shown_failure = ((counts - successes > 0) & present).sum(axis=1) / n_queries
+        spread = np.where(p < 0.5, shown_success, np.where(p > 0.5, shown_failure,
+                                                           np.minimum(shown_success, shown_failure)))
+        far = base + np.maximum(0.0, n / deff - 1 - base) * spread ** 2
+        near = np.where(p == 0.5, far, np.maximum(far, n / deff - 1))
+        level = 0.5 + confidence / 2
+        far_low, far_high = wilson_with_quantile(k / deff, n / deff, stats.t.ppf(level, far))
+        near_low, near_high = wilson_with_quantile(k / deff, n / deff, stats.t.ppf(level, near))
+    below = p < 0.5  # the rare side is 0: the low bound is the near one
+    low, high = np.where(below, near_low, far_low), np.where(below, far_high, near_high)
+    df = np.stack([np.where(below, near, far), np.where(below, far, near)], axis=1)
     return low, high, deff, df
