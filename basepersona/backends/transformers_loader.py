@@ -9,6 +9,7 @@ import torch
 from ..errors import UserError
 from ..models import resolve_model
 from .base import ModelInfo
+from .tokenizer_cache import load_tokenizer
 from .transformers_backend import TransformersBackend
 
 DTYPES = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -46,7 +47,7 @@ def load_transformers_backend(
     transposed_linears: bool = True,
     announce: Callable[[str], None] = print,
 ) -> TransformersBackend:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our own progress display is the one users watch
@@ -54,8 +55,7 @@ def load_transformers_backend(
     device = pick_device(device)
     torch_dtype = _pick_dtype(dtype, device)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(resolved.load_path, revision=revision,
-                                                  trust_remote_code=trust_remote_code)
+        tokenizer = load_tokenizer(resolved.load_path, revision=revision, trust_remote_code=trust_remote_code)
         loaded = AutoModelForCausalLM.from_pretrained(resolved.load_path, revision=revision, dtype=torch_dtype,
                                                       trust_remote_code=trust_remote_code)
     except OSError as exc:
