@@ -192,3 +192,30 @@ def test_transposed_linear_computes_the_same_products(rows, bias):
     torch.testing.assert_close(fast, torch.nn.functional.linear(decode_step, layer.weight, layer.bias),
                                rtol=1e-6, atol=1e-6)
     assert "forward" not in vars(layer), "the module's own forward is restored after decoding"
+
+
+def _nucleus_by_full_sort(logits: torch.Tensor, top_p: float, uniforms: torch.Tensor) -> torch.Tensor:
+    """The unoptimised top-p draw: sort the whole vocabulary, mask past the nucleus, invert the CDF."""
+    from basepersona.backends.token_sampling import inverse_cdf
+
+    weights, ids = torch.sort(torch.softmax(logits, dim=-1), dim=-1, descending=True)
+    mass_before = weights.cumsum(dim=-1, dtype=torch.float64) - weights
+    weights = weights.masked_fill(mass_before >= top_p, 0.0)
+    return ids.gather(-1, inverse_cdf(weights, uniforms).unsqueeze(-1)).squeeze(-1)
+
+
+@pytest.mark.parametrize("spread", [8.0, 3.0, 0.3])  # peaked (nucleus in the top 1024), broader, nearly flat
+@pytest.mark.parametrize("top_p", [0.5, 0.9, 0.99])
+def test_top_p_draws_the_same_tokens_as_a_full_sort(spread, top_p):
+    from basepersona.backends import token_sampling
+
+    generator = torch.Generator().manual_seed(int(spread * 10 + top_p * 100))
+    logits = torch.randn(16, 262144, generator=generator) * spread
+    seeds = range(16)
+    streams = [sample_stream(seed, "nucleus") for seed in seeds]
+    uniforms = torch.tensor([sample_stream(seed, "nucleus").random() for seed in seeds], dtype=torch.float64)
+    drawn = choose_tokens(logits, SamplingParams(top_p=top_p), streams)
+    assert torch.equal(drawn, _nucleus_by_full_sort(logits, top_p, uniforms))
+    # which path ran: the candidates tried first hold the nucleus only for peaked rows
+    top = torch.topk(torch.softmax(logits, dim=-1), token_sampling.NUCLEUS_TRIES[0], dim=-1).values
+    assert bool((top.double().sum(dim=-1) >= top_p).all()) == (spread == 8.0 or (spread == 3.0 and top_p == 0.5))

@@ -50,6 +50,28 @@ def inverse_cdf(weights: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
     return block.squeeze(-1) * BLOCK + torch.minimum(offset, last_positive)
 
 
+NUCLEUS_TRIES = (1024, 16384)  # candidates tried before sorting the whole vocabulary
+
+
+def most_likely_first(probabilities: torch.Tensor, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities in descending order with their token ids: enough of them to hold the top_p nucleus.
+
+    Sorting 32 x 262k probabilities takes 520 ms here, a whole decode step; the 1024 largest take
+    21 ms. Whenever the k largest hold top_p of the mass in every row, the nucleus lies inside them
+    and is exactly the one a full sort would give (same values in the same order; only the order of
+    exactly equal probabilities is unspecified, as with any sort), so larger k, and finally the full
+    sort, are only needed for flat distributions."""
+    vocab = probabilities.shape[-1]
+    for k in NUCLEUS_TRIES:
+        if k >= vocab:
+            break
+        top, ids = torch.topk(probabilities, k, dim=-1)
+        # the same float64 running sum the nucleus mask uses, so the decision matches it exactly
+        if bool((top.cumsum(dim=-1, dtype=torch.float64)[:, -1] >= top_p).all()):
+            return top, ids
+    return torch.sort(probabilities, dim=-1, descending=True)
+
+
 def choose_tokens(logits: torch.Tensor, params: SamplingParams, streams: Sequence[np.random.Generator]) -> torch.Tensor:
     """Pick one token per row of ``logits`` ([rows, vocab]); banned tokens must already be -inf."""
     if params.temperature == 0:
@@ -61,9 +83,11 @@ def choose_tokens(logits: torch.Tensor, params: SamplingParams, streams: Sequenc
     candidate_ids: torch.Tensor | None = None
     if params.top_k > 0:
         scaled, candidate_ids = torch.topk(scaled, min(params.top_k, scaled.shape[-1]), dim=-1)
+        weights = torch.softmax(scaled, dim=-1)
     elif params.top_p < 1.0:
-        scaled, candidate_ids = torch.sort(scaled, dim=-1, descending=True)
-    weights = torch.softmax(scaled, dim=-1)
+        weights, candidate_ids = most_likely_first(torch.softmax(scaled, dim=-1), params.top_p)
+    else:
+        weights = torch.softmax(scaled, dim=-1)
     if params.top_p < 1.0:
         # candidates are sorted by probability: keep the smallest prefix whose mass reaches top_p
         cumulative = weights.cumsum(dim=-1, dtype=torch.float64)
