@@ -133,11 +133,13 @@ def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: floa
     The far bound's df: the Satterthwaite df of the cluster-robust variance, 2 (sum e^2)^2 /
     var(sum e^2) from the spread of the queries' squared residuals (about twice the count of the
     rarer outcome when it is sparse, near G when it is spread), capped at G - 1; then grown towards
-    n / deff - 1 by the squared share of queries showing the rarer outcome: where the data look
-    independent and the rarer outcome is everywhere, the interval is Wilson's, whose variance is a
-    known function of p, and a t_{G-1} would only over-cover (0.98-0.99 with 10 queries). At a rate
-    of exactly 1/2 both bounds take the far df (swapping the outcomes mirrors the interval).
-    Chosen by simulated coverage over p x queries x samples x ICC (docs/STATS.md).
+    n / deff - 1 by share^2 / deff, share the share of queries showing the rarer outcome: where the
+    data look independent (deff 1) and the rarer outcome is everywhere, the interval is Wilson's,
+    whose variance is a known function of p, and a t_{G-1} would only over-cover (0.98-0.99 with 10
+    queries); the larger the estimated deff, the more the variance is the G queries' own estimate and
+    the less the growth applies. At a rate of exactly 1/2 both bounds take the far df (swapping the
+    outcomes mirrors the interval). Chosen by simulated and exact coverage over p x queries x samples
+    x ICC (docs/STATS.md).
     """
     successes, counts = np.asarray(successes, float), np.asarray(counts, float)
     present = counts > 0
@@ -159,7 +161,7 @@ def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: floa
         shown_failure = ((counts - successes > 0) & present).sum(axis=1) / n_queries
         spread = np.where(p < 0.5, shown_success, np.where(p > 0.5, shown_failure,
                                                            np.minimum(shown_success, shown_failure)))
-        far = base + np.maximum(0.0, n / deff - 1 - base) * spread ** 2
+        far = base + np.maximum(0.0, n / deff - 1 - base) * spread ** 2 / deff
         near = np.where(p == 0.5, far, np.maximum(far, n / deff - 1))
         level = 0.5 + confidence / 2
         far_low, far_high = wilson_with_quantile(k / deff, n / deff, stats.t.ppf(level, far))
