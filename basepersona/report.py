@@ -68,15 +68,11 @@ def report_tables(analysis: Analysis) -> list[Section]:
                          "interval under 5 frames), percentage points",
                          ["outcome", "model", "runs", "pooled gap [CI]", "p", "τ²", "I² %", "Q p"], rows, notes))
     if analysis.comparisons:
-        rows = [[row["outcome"], row["first_label"], row["second_label"], pct(row["gap_first"]),
-                 pct(row["gap_second"]), interval(row), p_text(row["p_value"]), p_text(row.get("p_holm")),
-                 str(row["n_queries"])] for row in analysis.comparisons]
-        notes = [f"{row['outcome']}, {row['first_label']} vs {row['second_label']}: {row['note']}"
-                 for row in analysis.comparisons if row["note"]]
-        sections.append((f"Difference in gaps ({settings['comparison']}), percentage points: cluster-bootstrap CI "
-                         f"({settings['n_boot']} draws), sign-flip permutation p over queries",
-                         ["outcome", "first", "second", "gap 1", "gap 2", "difference [CI]", "p perm", "p Holm",
-                          "queries"], rows, notes))
+        sections.append(_comparison_section(analysis.comparisons, f"Difference in gaps ({settings['comparison']})",
+                                            settings))
+    if analysis.choice_comparisons:
+        sections.append(_comparison_section(analysis.choice_comparisons, "Forced choice: difference in p_accept "
+                                            f"gaps ({analysis.choice_comparisons[0]['kind']})", settings))
     if analysis.corrected:
         rows = [[row["outcome"], row["run"], row["condition"], pct(row["observed"]), interval(row),
                  f"{row['sensitivity']:.3f}/{row['specificity']:.3f}"] for row in analysis.corrected]
@@ -85,6 +81,18 @@ def report_tables(analysis: Analysis) -> list[Section]:
         sections.append(("Rates corrected for judge error (Rogan-Gladen; interval carries judge uncertainty)",
                          ["outcome", "run", "condition", "observed %", "corrected [CI]", "sens/spec"], rows, notes))
     return sections
+
+
+def _comparison_section(rows_in: list[dict[str, Any]], title: str, settings: dict[str, Any]) -> Section:
+    rows = [[row["outcome"], row["first_label"], row["second_label"], pct(row["gap_first"]),
+             pct(row["gap_second"]), interval(row), p_text(row["p_value"]), p_text(row.get("p_holm")),
+             str(row["n_queries"])] for row in rows_in]
+    notes = [f"{row['outcome']}, {row['first_label']} vs {row['second_label']}: {row['note']}"
+             for row in rows_in if row["note"]]
+    return (f"{title}, percentage points: cluster-bootstrap CI ({settings['n_boot']} draws), sign-flip "
+            "permutation p over queries",
+            ["outcome", "first", "second", "gap 1", "gap 2", "difference [CI]", "p perm", "p Holm", "queries"],
+            rows, notes)
 
 
 def _confidence_note(analysis: Analysis) -> str:
@@ -130,10 +138,12 @@ def _choice_sections(analysis: Analysis) -> list[Section]:
     means = (f"Forced choice: mean p_accept ({_confidence_note(analysis)}, t over queries)",
              ["run", "condition", "p_accept % [CI]", "queries"], rows, notes)
     rows = [[_run_label(row), f"{pct(row['training'])} → {pct(row['unmonitored'])}", interval(row),
-             p_text(row["p_value"]), str(row["n_queries"])] for row in analysis.choice_gaps]
+             p_text(row["p_value"]), f"{p_text(row.get('p_holm'))} / {p_text(row.get('p_bh'))}",
+             str(row["n_queries"])] for row in analysis.choice_gaps]
     notes = [f"{_run_label(row)}: {row['note']}" for row in analysis.choice_gaps if row["note"]]
     gaps = (f"Forced choice gap: mean p_accept {settings['training']} - {settings['unmonitored']}, percentage "
-            "points (paired t over queries)", ["run", "train → unmon %", "gap [CI]", "p", "queries"], rows, notes)
+            "points (paired t over queries); Holm/BH across runs",
+            ["run", "train → unmon %", "gap [CI]", "p", "Holm / BH", "queries"], rows, notes)
     return [means, gaps]
 
 
@@ -186,7 +196,8 @@ def to_json(analysis: Analysis) -> str:
 
 
 def _flat_rows(analysis: Analysis) -> Iterable[dict[str, Any]]:
-    for section in ("rates", "gaps", "pooled", "comparisons", "corrected", "categories", "choices", "choice_gaps"):
+    for section in ("rates", "gaps", "pooled", "comparisons", "corrected", "categories", "choices", "choice_gaps",
+                    "choice_comparisons"):
         for row in getattr(analysis, section):
             flat = {"section": section}
             for key, value in row.items():
@@ -199,7 +210,7 @@ def _flat_rows(analysis: Analysis) -> Iterable[dict[str, Any]]:
 
 def to_csv(analysis: Analysis) -> str:
     """One long CSV: a `section` column (rates, gaps, pooled, comparisons, corrected, categories, choices,
-    choice_gaps)."""
+    choice_gaps, choice_comparisons)."""
     rows = list(_flat_rows(analysis))
     fields: dict[str, None] = {}
     for row in rows:

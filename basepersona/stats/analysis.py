@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import UserError
-from .choices import ChoiceRun, analyse_choices
+from .choices import ChoiceRun, analyse_choices, paired_gap_sums
 from .did import difference_in_differences
 from .gaps import SCALE, binomial_gap_se, gap_sums, paired_gap
 from .intervals import CONFIDENCE, proportion
@@ -39,6 +39,7 @@ class Analysis:
     corrected: list[dict[str, Any]] = field(default_factory=list)
     choices: list[dict[str, Any]] = field(default_factory=list)      # mean p_accept per run x condition
     choice_gaps: list[dict[str, Any]] = field(default_factory=list)  # paired p_accept gap per run
+    choice_comparisons: list[dict[str, Any]] = field(default_factory=list)  # differences in p_accept gaps
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -124,12 +125,13 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
     only in choices when it was scored but never sampled and judged)."""
     if not tables and not choices:
         raise UserError("no runs to analyse")
-    choice_means, choice_gaps = analyse_choices(list(choices), training, unmonitored, confidence)
     if not tables:
-        return Analysis(settings={"training": training, "unmonitored": unmonitored, "confidence": confidence,
-                                  "judge": [], "scale": SCALE, "method": method, "comparison": None},
-                        runs=[c.identity() for c in choices], choices=choice_means, choice_gaps=choice_gaps,
-                        notes=[note for c in choices for note in c.notes])
+        analysis = Analysis(settings={"training": training, "unmonitored": unmonitored, "confidence": confidence,
+                                      "judge": [], "scale": SCALE, "method": method, "comparison": None,
+                                      "n_boot": n_boot, "n_perm": n_perm, "seed": seed},
+                            runs=[c.identity() for c in choices], notes=[note for c in choices for note in c.notes])
+        _add_choices(analysis, choices, n_boot=n_boot, n_perm=n_perm, seed=seed)
+        return analysis
     notes = [note for t in tables for note in t.notes]
     for table in tables:
         missing = [c for c in (training, unmonitored) if c not in table.conditions]
@@ -171,11 +173,34 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
     _adjust(analysis.comparisons, ["outcome"])
     if accuracy:
         _correct(analysis, accuracy, confidence)
-    analysis.choices, analysis.choice_gaps = choice_means, choice_gaps
+    _add_choices(analysis, choices, n_boot=n_boot, n_perm=n_perm, seed=seed)
     return analysis
 
 
-def _label(table: RunTable) -> str:
+def _add_choices(analysis: Analysis, choices: Sequence[ChoiceRun], *, n_boot: int, n_perm: int, seed: int) -> None:
+    """Forced-choice means and gaps (Holm/BH across runs), and differences in gaps between runs paired as
+    the sampled ones are (base vs chat, else against the first run), with the same bootstrap and test."""
+    training, unmonitored = analysis.settings["training"], analysis.settings["unmonitored"]
+    confidence = analysis.settings["confidence"]
+    analysis.choices, analysis.choice_gaps = analyse_choices(list(choices), training, unmonitored, confidence)
+    _adjust(analysis.choice_gaps, [])
+    if len(choices) < 2:
+        return
+    kind, pairs = _pairs(choices, analysis.notes)
+    for first, second in pairs:
+        first_sums, second_sums, dropped = paired_gap_sums(first, second, training, unmonitored)
+        result = difference_in_differences(first_sums, second_sums, n_boot=n_boot, n_perm=n_perm, seed=seed,
+                                           confidence=confidence).as_dict()
+        if dropped:
+            result["note"] = "; ".join(filter(None, [result["note"], f"{dropped} queries not scored in all four "
+                                                     "run x condition cells left out"]))
+        analysis.choice_comparisons.append({"first": first.name, "second": second.name,
+                                            "first_label": _label(first), "second_label": _label(second),
+                                            "kind": kind, "outcome": "p_accept", **result})
+    _adjust(analysis.choice_comparisons, [])
+
+
+def _label(table: RunTable | ChoiceRun) -> str:
     variant = "" if table.variant == "default" else f" [{table.variant}]"
     return f"{table.model} / {table.frame}{variant}"
 

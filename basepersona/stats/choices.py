@@ -3,7 +3,8 @@
 Each record is one condition x query with p_accept, the accept share of the two-way choice between
 the accept and reject continuations. There is no sampling noise inside a query, so the query is the
 only source of variation: a condition's mean gets a one-sample t interval over queries, and the
-training - unmonitored gap a paired t over the queries scored in both conditions.
+training - unmonitored gap a paired t over the queries scored in both conditions. Two runs' gaps
+are compared like sampled gaps (stats/did.py), each query's p_accept standing in for one sample.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from scipy import stats
 
 from ..errors import UserError
 from ..shards import CHOICES
-from .gaps import SCALE
+from .gaps import SCALE, GapSums
 from .intervals import CONFIDENCE
 from .table import variant_name
 
@@ -129,3 +130,17 @@ def analyse_choices(runs: list[ChoiceRun], training: str, unmonitored: str,
                           **mean_interval(np.fromiter(scores.values(), float), confidence)})
         gaps.append(paired_gap(run, training, unmonitored, confidence))
     return means, gaps
+
+
+def paired_gap_sums(first: ChoiceRun, second: ChoiceRun, training: str, unmonitored: str) -> tuple[GapSums, GapSums, int]:
+    """Both runs' p_accept as GapSums on the queries scored in all four run x condition cells.
+
+    A query's p_accept enters as the 'successes' of one 'sample', so the gap and the difference in gaps
+    are differences of mean p_accept, and the bootstrap and sign-flip test resample queries as they do
+    for sampled labels. Also returns how many queries were scored somewhere but not in all four cells."""
+    cells = [run.p_accept.get(condition, {}) for run in (first, second) for condition in (training, unmonitored)]
+    shared = sorted(set(cells[0]).intersection(*cells[1:]))
+    dropped = len(set().union(*cells)) - len(shared)
+    values = [np.array([cell[q] for q in shared], float) for cell in cells]
+    ones = np.ones(len(shared))
+    return GapSums(values[0], ones, values[1], ones), GapSums(values[2], ones, values[3], ones), dropped
