@@ -87,6 +87,39 @@ def test_max_batch_splits_rows_without_changing_samples(tiny_backend):
     assert {(c.request_index, c.seed_index): c.text for g in groups for c in g} == full
 
 
+@pytest.mark.parametrize("backend_name", ["tiny_backend", "tiny_chat_backend"])
+def test_rows_of_several_prompts_in_one_batch_are_the_samples_each_prompt_gives_alone(backend_name, request,
+                                                                                      monkeypatch):
+    """Prompts of different lengths (past the tiny Gemma-3's 16-token window), each with its own stop
+    strings, share decode batches; a prompt's rows may span two batches. Every sample must equal the
+    one its prompt gives when sampled on its own."""
+    from basepersona.backends import transformers_backend
+
+    backend = request.getfixturevalue(backend_name)
+    params = SamplingParams(temperature=1.0, max_new_tokens=20)
+    requests = [SampleRequest(SHARED + TAILS[0], seeds=(1, 2, 3), rng_key="a"),
+                SampleRequest(SHARED + TAILS[1] + " More words here.", seeds=(4, 5), rng_key="b", stop=("e",)),
+                SampleRequest(SHARED, seeds=(6, 7, 8), rng_key="c")]
+    alone = {}
+    for index, single in enumerate(requests):
+        alone.update({(index, single.seeds[seed_index]): text
+                      for (_, seed_index), text in _texts(backend, [single], params).items()})
+    grouped_batches = []
+    real_cache = transformers_backend.GroupedPrefixCache
+    monkeypatch.setattr(transformers_backend, "GroupedPrefixCache",
+                        lambda *args: grouped_batches.append(args[2]) or real_cache(*args))
+    original = backend.max_batch
+    backend.max_batch = 4
+    try:
+        completions = [c for group in backend.sample(requests, params) for c in group]
+    finally:
+        backend.max_batch = original
+    assert {(c.request_index, requests[c.request_index].seeds[c.seed_index]): c.text for c in completions} == alone
+    assert grouped_batches == [[0, 0, 0, 1], [0, 1, 1, 1]], "rows of different prompts shared a batch"
+    # only the prompt with a stop string stops on it
+    assert {c.request_index for c in completions if c.finish_reason == "stop"} == {1}
+
+
 def test_stop_strings_end_a_sample(tiny_backend):
     params = SamplingParams(max_new_tokens=40)
     # single letters occur within a few tokens of random text, so every sample should stop early

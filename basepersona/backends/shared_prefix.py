@@ -15,7 +15,7 @@ attention and masks. Sliding-window layers see the same window as in the model: 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import torch
 from transformers import AttentionInterface
@@ -48,6 +48,11 @@ class SharedPrefixCache(Cache):
         self.layers = []
 
     def update(self, key_states, value_states, layer_idx, cache_kwargs=None):
+        keys, values = self._store(key_states, value_states, layer_idx)
+        return _split(self.prefix[layer_idx], self.prompt_length, keys, values)
+
+    def _store(self, key_states, value_states, layer_idx) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append this step's key/value of every row; the generated keys/values so far."""
         if self.keys[layer_idx] is None:
             shape = (self.rows, key_states.shape[1], self.capacity, key_states.shape[-1])
             self.keys[layer_idx] = key_states.new_empty(shape)
@@ -58,10 +63,7 @@ class SharedPrefixCache(Cache):
         if layer_idx == len(self.prefix) - 1:
             self.length += 1
         stored = position + 1
-        prefix_keys, prefix_values = self.prefix[layer_idx]
-        start = self.prompt_length - prefix_keys.shape[2]
-        return (SplitKV(prefix_keys, start, self.keys[layer_idx][:, :, :stored], self.prompt_length),
-                SplitKV(prefix_values, start, self.values[layer_idx][:, :, :stored], self.prompt_length))
+        return self.keys[layer_idx][:, :, :stored], self.values[layer_idx][:, :, :stored]
 
     def get_seq_length(self, layer_idx: int = 0) -> int:
         return self.prompt_length + self.length
@@ -78,6 +80,55 @@ class SharedPrefixCache(Cache):
         return False
 
 
+def _split(prefix: tuple[torch.Tensor, torch.Tensor], prompt_length: int, keys: torch.Tensor,
+           values: torch.Tensor) -> tuple[SplitKV, SplitKV]:
+    prefix_keys, prefix_values = prefix
+    start = prompt_length - prefix_keys.shape[2]  # sliding-window layers keep only the prompt's tail
+    return SplitKV(prefix_keys, start, keys, prompt_length), SplitKV(prefix_values, start, values, prompt_length)
+
+
+class GroupedSplitKV(NamedTuple):
+    """Several prompts in one decode batch: one SplitKV per prompt, over its rows (consecutive)."""
+
+    parts: list[SplitKV]
+
+
+class GroupedPrefixCache(SharedPrefixCache):
+    """Rows of several prompts decoded together, each prompt's keys/values kept once for its rows.
+
+    Rows are ordered by prompt. Generated positions stay aligned across rows (every row has made
+    the same number of steps), so only the prompt part differs between groups of rows; the model
+    gets each row's absolute position through position_ids."""
+
+    def __init__(self, prompt_caches: Sequence[Any], prompt_lengths: Sequence[int], row_prompts: Sequence[int],
+                 max_new_tokens: int):
+        super().__init__(prompt_caches[0], prompt_lengths[0], len(row_prompts), max_new_tokens)
+        self.prefixes = [[(layer.keys, layer.values) for layer in cache.layers] for cache in prompt_caches]
+        self.prompt_lengths = list(prompt_lengths)
+        self.row_prompts = list(row_prompts)
+
+    def update(self, key_states, value_states, layer_idx, cache_kwargs=None):
+        keys, values = self._store(key_states, value_states, layer_idx)
+        key_parts, value_parts = [], []
+        for prompt, rows in self._runs():
+            split_keys, split_values = _split(self.prefixes[prompt][layer_idx], self.prompt_lengths[prompt],
+                                              keys[rows], values[rows])
+            key_parts.append(split_keys)
+            value_parts.append(split_values)
+        return GroupedSplitKV(key_parts), GroupedSplitKV(value_parts)
+
+    def _runs(self) -> Iterator[tuple[int, slice]]:
+        start = 0
+        for end in range(1, len(self.row_prompts) + 1):
+            if end == len(self.row_prompts) or self.row_prompts[end] != self.row_prompts[start]:
+                yield self.row_prompts[start], slice(start, end)
+                start = end
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        super().batch_select_indices(indices)
+        self.row_prompts = [self.row_prompts[i] for i in indices.tolist()]
+
+
 def _visible(split: SplitKV, query_position: int, window: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Prefix and suffix slices a query at ``query_position`` may attend to."""
     first = 0 if window is None else query_position - window + 1
@@ -88,7 +139,21 @@ def _visible(split: SplitKV, query_position: int, window: int | None) -> tuple[t
 
 def shared_prefix_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None,
                             sliding_window=None, softcap=None, **kwargs):
-    """Attention for one new token per row against a SplitKV cache. Returns [rows, 1, heads, dim]."""
+    """Attention for one new token per row against a (Grouped)SplitKV cache. Returns [rows, 1, heads, dim]."""
+    options = dict(scaling=scaling, sliding_window=sliding_window, softcap=softcap)
+    if not isinstance(key, GroupedSplitKV):
+        return _prompt_attention(query, key, value, **options), None
+    outputs, start = [], 0
+    for part_keys, part_values in zip(key.parts, value.parts):
+        rows = part_keys.suffix.shape[0]
+        outputs.append(_prompt_attention(query[start:start + rows], part_keys, part_values, **options))
+        start += rows
+    return torch.cat(outputs), None
+
+
+def _prompt_attention(query: torch.Tensor, key: SplitKV, value: SplitKV, *, scaling, sliding_window,
+                      softcap) -> torch.Tensor:
+    """One prompt's rows: scores against its shared keys in one product, merged with each row's own."""
     rows, heads, query_length, dim = query.shape
     assert query_length == 1, "shared-prefix attention is for single-token decode steps"
     query_position = key.prompt_length + key.suffix.shape[2] - 1
@@ -111,7 +176,7 @@ def shared_prefix_attention(module, query, key, value, attention_mask, dropout=0
     prefix_probs = probs[..., :split].permute(1, 0, 2, 3).reshape(kv_heads, rows * groups, split)
     output = torch.matmul(prefix_probs, prefix_values).view(kv_heads, rows, groups, dim).permute(1, 0, 2, 3)
     output = output + torch.matmul(probs[..., split:], suffix_values)
-    return output.reshape(rows, heads, 1, dim).transpose(1, 2), None
+    return output.reshape(rows, heads, 1, dim).transpose(1, 2)
 
 
 AttentionInterface.register(ATTENTION_NAME, shared_prefix_attention)

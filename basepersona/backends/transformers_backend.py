@@ -4,6 +4,8 @@ Cost model (measured on CPU, see ENVIRONMENT.md): the prompt prefill dominates w
 re-read a long prompt, as ``generate(num_return_sequences=n)`` does. Here a prompt is prefilled
 once and its KV cache is copied to all n rows; and the text every prompt of a call shares (the
 scenario and the frame's header) is prefilled once per call, each prompt only adding its own tail.
+Decode batches are filled with rows of consecutive prompts (up to max_batch), so one sample per
+query still decodes many rows at a time (shared_prefix.GroupedPrefixCache).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 from ..errors import UserError
 from .base import Completion, ModelInfo, SampleRequest, SamplingParams
 from .decode_linear import decode_linears
-from .shared_prefix import SharedPrefixCache, decode_attention
+from .shared_prefix import GroupedPrefixCache, SharedPrefixCache, decode_attention
 from .token_sampling import choose_tokens, sample_stream
 
 
@@ -43,6 +45,7 @@ class _Row:
     request_index: int
     seed_index: int
     stream: np.random.Generator
+    stop: Sequence[str] = ()
     tokens: list[int] = field(default_factory=list)
     text: str = ""
     finish_reason: str | None = None
@@ -92,15 +95,53 @@ class TransformersBackend:
         shared = common_prefix_length([ids[:-1] for ids in encoded])
         with torch.inference_mode():
             shared_cache = self._shared_prefix_cache(tuple(encoded[0][:shared])) if shared else None
-            for index, (request, ids) in enumerate(zip(requests, encoded)):
-                prompt_cache = self._extend(shared_cache, ids[shared:-1])
-                for start in range(0, len(request.seeds), self.max_batch):
-                    seeds = request.seeds[start:start + self.max_batch]
-                    began = time.perf_counter()
-                    rows = [_Row(index, start + k, sample_stream(seed, request.rng_key)) for k, seed in enumerate(seeds)]
-                    self._decode(prompt_cache, len(ids) - 1, ids[-1], rows, request.stop, params)
-                    seconds = (time.perf_counter() - began) / len(rows)
-                    yield [self._completion(row, len(ids), seconds) for row in rows]
+            prompt_caches: dict[int, Any] = {}
+            for rows in self._row_batches(requests):
+                began = time.perf_counter()
+                # a prompt's cache is built when its first row comes up and kept while rows of it remain
+                prompt_caches = {i: prompt_caches[i] if i in prompt_caches else
+                                 self._extend(shared_cache, encoded[i][shared:-1])
+                                 for i in dict.fromkeys(row.request_index for row in rows)}
+                self._decode_batch(rows, prompt_caches, encoded, params)
+                seconds = (time.perf_counter() - began) / len(rows)
+                yield [self._completion(row, len(encoded[row.request_index]), seconds) for row in rows]
+
+    def _row_batches(self, requests: Sequence[SampleRequest]) -> Iterator[list[_Row]]:
+        """Up to max_batch rows per decode batch, filled prompt after prompt (a prompt may span two
+        batches). Prompts share a batch only under shared-prefix attention, which keeps each prompt's
+        keys and values once; with plain caches every row would carry its prompt's copy."""
+        batch: list[_Row] = []
+        for index, request in enumerate(requests):
+            if batch and not self.shared_prefix_attention:
+                yield batch
+                batch = []
+            for seed_index, seed in enumerate(request.seeds):
+                batch.append(_Row(index, seed_index, sample_stream(seed, request.rng_key), tuple(request.stop)))
+                if len(batch) == self.max_batch:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    def _decode_batch(self, rows: list[_Row], prompt_caches: dict[int, Any], encoded: Sequence[Sequence[int]],
+                      params: SamplingParams) -> None:
+        prompts = list(dict.fromkeys(row.request_index for row in rows))
+        lengths = [len(encoded[i]) - 1 for i in prompts]
+        if len(prompts) == 1 or min(lengths) == 0:  # one prompt, or a one-token prompt with no cache to share
+            for prompt, length in zip(prompts, lengths):
+                own = [row for row in rows if row.request_index == prompt]
+                self._decode(prompt_caches[prompt], length, encoded[prompt][-1], own, params)
+            return
+        position = {prompt: code for code, prompt in enumerate(prompts)}
+        cache = GroupedPrefixCache([prompt_caches[i] for i in prompts], lengths,
+                                   [position[row.request_index] for row in rows], params.max_new_tokens)
+        first_tokens = [encoded[row.request_index][-1] for row in rows]
+        starts = torch.tensor([len(encoded[row.request_index]) - 1 for row in rows], device=self.device)
+        with ExitStack() as modes:
+            modes.enter_context(decode_attention(self.model))
+            if self.transposed_linears:
+                modes.enter_context(decode_linears(self.model))
+            self._decode_loop(cache, first_tokens, rows, params, starts)
 
     # -- prefill ---------------------------------------------------------------------------------
     def _encode(self, text: str) -> list[int]:
@@ -141,37 +182,42 @@ class TransformersBackend:
         return cache, nullcontext()
 
     def _decode(self, prompt_cache: Any, prompt_length: int, last_token: int, rows: list[_Row],
-                stop: Sequence[str], params: SamplingParams) -> None:
+                params: SamplingParams) -> None:
         cache, attention_mode = self._decode_cache(prompt_cache, prompt_length, len(rows), params)
         with ExitStack() as modes:
             modes.enter_context(attention_mode)
             if self.transposed_linears:
                 modes.enter_context(decode_linears(self.model))
-            self._decode_loop(cache, last_token, rows, stop, params)
+            self._decode_loop(cache, [last_token] * len(rows), rows, params)
 
-    def _decode_loop(self, cache: Any, last_token: int, rows: list[_Row], stop: Sequence[str],
-                     params: SamplingParams) -> None:
+    def _decode_loop(self, cache: Any, first_tokens: list[int], rows: list[_Row], params: SamplingParams,
+                     starts: torch.Tensor | None = None) -> None:
+        """Decode every row to its end. ``starts``: each row's first decode position, when the rows
+        continue prompts of different lengths (else the cache's length gives the positions)."""
         active = list(rows)
-        input_ids = torch.full((len(rows), 1), last_token, dtype=torch.long, device=self.device)
-        longest_stop = max((len(s) for s in stop), default=0)
-        for _ in range(params.max_new_tokens):
-            logits = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True).logits[:, -1, :]
+        input_ids = torch.tensor([[token] for token in first_tokens], dtype=torch.long, device=self.device)
+        for step in range(params.max_new_tokens):
+            positions = None if starts is None else (starts + step).unsqueeze(-1)
+            logits = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True,
+                                position_ids=positions).logits[:, -1, :]
             if self.banned_ids is not None:
                 logits.index_fill_(-1, self.banned_ids, float("-inf"))
             chosen = choose_tokens(logits, params, [row.stream for row in active]).tolist()
             keep = []
             for position, (row, token) in enumerate(zip(active, chosen)):
-                if self._advance(row, token, stop, longest_stop, params.max_new_tokens):
+                if self._advance(row, token, params.max_new_tokens):
                     keep.append(position)
             if not keep:
                 break
             if len(keep) < len(active):
                 # Drop finished samples from the batch instead of decoding padding for them.
-                cache.batch_select_indices(torch.tensor(keep, device=self.device))
+                kept = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(kept)
                 active = [active[p] for p in keep]
+                starts = None if starts is None else starts[kept]
             input_ids = torch.tensor([[chosen[p]] for p in keep], device=self.device)
 
-    def _advance(self, row: _Row, token: int, stop: Sequence[str], longest_stop: int, limit: int) -> bool:
+    def _advance(self, row: _Row, token: int, limit: int) -> bool:
         """Append ``token`` to ``row``; return False once the row is finished."""
         if token in self.eos_ids:
             row.finish_reason = "eos"
@@ -179,10 +225,10 @@ class TransformersBackend:
         row.tokens.append(token)
         previous_length = len(row.text)
         row.text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
-        if stop:
+        if row.stop:
             # only the new text (plus an overlap as long as the longest stop) can hold a new match
-            window_start = max(0, previous_length - longest_stop)
-            hits = [(row.text.find(s, window_start), s) for s in stop]
+            window_start = max(0, previous_length - max(len(s) for s in row.stop))
+            hits = [(row.text.find(s, window_start), s) for s in row.stop]
             hits = [(position, s) for position, s in hits if position >= 0]
             if hits:
                 row.finish_reason, row.stop_sequence = "stop", min(hits)[1]
