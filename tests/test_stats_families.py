@@ -104,31 +104,46 @@ def test_rogan_gladen_inverts_misclassification():
     sens, spec, truth = 0.8, 0.9, 0.25
     observed = truth * sens + (1 - truth) * (1 - spec)
     assert rogan_gladen(observed, sens, spec) == pytest.approx(truth)
-    perfect = corrected_rate(0.3, 0.02, JudgeAccuracy(1.0, 1.0, 50, 50))
+    perfect = corrected_rate(0.3, 0.02, JudgeAccuracy(1.0, 1.0, 50, 50), method="delta")
     # a judge perfect on 50 gold labels each is not known to be perfect: its adjusted variance still counts
     expected = np.sqrt(0.02 ** 2 + (0.3 ** 2 + 0.7 ** 2) * (52 / 54) * (2 / 54) / 54)
     assert perfect.estimate == pytest.approx(0.3) and perfect.se == pytest.approx(expected, rel=1e-12)
-    huge_gold = corrected_rate(0.3, 0.02, JudgeAccuracy(1.0, 1.0, 10 ** 9, 10 ** 9))
+    huge_gold = corrected_rate(0.3, 0.02, JudgeAccuracy(1.0, 1.0, 10 ** 9, 10 ** 9), method="delta")
     assert huge_gold.se == pytest.approx(0.02, rel=1e-6)
 
 
-@pytest.mark.parametrize("truth", [0.02, 0.2])
-def test_corrected_interval_carries_judge_uncertainty_and_covers(truth):
+@pytest.mark.parametrize("method, sens, spec, truth", [
+    ("delta", 0.85, 0.9, 0.02), ("delta", 0.85, 0.9, 0.2),
+    ("bootstrap", 0.85, 0.9, 0.02), ("bootstrap", 0.85, 0.9, 0.2),
+    # a specificity near 1: binomial redraws around the estimate covered 0.67 here, Beta draws ~0.97
+    ("bootstrap", 0.9, 0.98, 0.1), ("bootstrap", 0.7, 0.95, 0.02),
+])
+def test_corrected_interval_carries_judge_uncertainty_and_covers(method, sens, spec, truth):
     # paper 2's gold set size (51 AF / 55 not); the Wald variance of sens/spec gave ~0.92 at 0.02
     rng = np.random.default_rng(4)
-    sens, spec, n_pos, n_neg, n = 0.85, 0.9, 51, 55, 2000
-    reps = 4000
+    n_pos, n_neg, n = 51, 55, 2000
+    reps = 4000 if method == "delta" else 1500
     sens_hat = rng.binomial(n_pos, sens, reps) / n_pos
     spec_hat = rng.binomial(n_neg, spec, reps) / n_neg
     observed = rng.binomial(n, truth * sens + (1 - truth) * (1 - spec), reps) / n
     covered = usable = 0
-    for s, c, p in zip(sens_hat, spec_hat, observed):
+    for seed, (s, c, p) in enumerate(zip(sens_hat, spec_hat, observed)):
         if s + c <= 1:
             continue  # a drawn judge no better than chance is refused (tested elsewhere)
-        fixed = corrected_rate(p, np.sqrt(p * (1 - p) / n), JudgeAccuracy(s, c, n_pos, n_neg))
+        fixed = corrected_rate(p, np.sqrt(p * (1 - p) / n), JudgeAccuracy(s, c, n_pos, n_neg), method=method,
+                               n_boot=2000, seed=seed)
         covered += fixed.low <= truth <= fixed.high
         usable += 1
     assert 0.93 <= covered / usable <= 0.97
+
+
+def test_bootstrap_draws_a_perfect_looking_judge_below_one():
+    # 55 of 55 negatives right: the specificity is not known to be 1, so the interval must be wider
+    # than the sampling interval alone (binomial redraws at 1.0 gave exactly the sampling interval)
+    judged = corrected_rate(0.1, 0.01, JudgeAccuracy(0.9, 1.0, 10 ** 9, 55), n_boot=20000)
+    sampling_only = corrected_rate(0.1, 0.01, JudgeAccuracy(0.9, 1.0, 10 ** 9, 10 ** 9), n_boot=20000)
+    assert judged.low < sampling_only.low - 0.01 and judged.se > 1.5 * sampling_only.se
+    assert "Jeffreys" in judged.method
 
 
 def test_corrected_interval_widths():
@@ -136,7 +151,7 @@ def test_corrected_interval_widths():
     wide = corrected_rate(0.3, 0.01, JudgeAccuracy(0.85, 0.9, 20, 20))
     assert wide.se > 2 * narrow.se
     boot = corrected_rate(0.3, 0.01, JudgeAccuracy(0.85, 0.9, 200, 200), method="bootstrap", n_boot=20000)
-    delta = corrected_rate(0.3, 0.01, JudgeAccuracy(0.85, 0.9, 200, 200))
+    delta = corrected_rate(0.3, 0.01, JudgeAccuracy(0.85, 0.9, 200, 200), method="delta")
     assert boot.se == pytest.approx(delta.se, rel=0.1)
 
 
