@@ -1,4 +1,5 @@
-"""PNG plots in the papers' style: stacked outcome bars per model and condition, and a forest plot of gaps."""
+"""PNG plots in the papers' style: stacked outcome bars per model and condition, and a forest plot of gaps;
+for forced-choice scores, mean p_accept per condition and a forest plot of p_accept gaps."""
 
 from __future__ import annotations
 
@@ -65,20 +66,21 @@ def stacked_bars(analysis: Analysis, path: str | Path) -> Path:
     return _save(fig, plt, path)
 
 
-def forest(analysis: Analysis, path: str | Path) -> Path:
-    """Gaps with intervals per run (one panel per outcome), pooled random-effects diamonds below."""
+def _forest_items(gaps: list[dict[str, Any]], pooled: list[dict[str, Any]]) -> list[tuple[str, dict, str]]:
+    """(label, row, marker) per line of a forest panel: each run's gap, then the pooled diamonds."""
+    items = [(_short(r).replace("\n", " "), r, "s") for r in gaps]
+    items += [(f"pooled: {_pooled(r)} (τ²={r['tau2']:.2g}, I²={100 * r['i2']:.0f}%)"
+               if math.isfinite(r["i2"]) else f"pooled: {_pooled(r)}", r, "D") for r in pooled]
+    return items
+
+
+def _forest_figure(analysis: Analysis, panels: list[tuple[str, list[dict], list[dict]]], path: str | Path) -> Path:
+    """One panel per (title, gap rows, pooled rows): gaps with intervals, pooled random-effects diamonds below."""
     plt = _pyplot()
-    outcomes = sorted({r["outcome"] for r in analysis.gaps}, key=["compliance", "af"].index)
-    if not outcomes:
-        raise UserError("nothing to plot: no gaps")
-    height = max(len([r for r in analysis.gaps if r["outcome"] == o]) for o in outcomes) + 2
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(5 * len(outcomes), 0.45 * height + 1.5), squeeze=False)
-    for ax, outcome in zip(axes[0], outcomes):
-        gaps = [r for r in analysis.gaps if r["outcome"] == outcome]
-        pooled = [r for r in analysis.pooled if r["outcome"] == outcome]
-        items = [(_short(r).replace("\n", " "), r, "s") for r in gaps]
-        items += [(f"pooled: {_pooled(r)} (τ²={r['tau2']:.2g}, I²={100 * r['i2']:.0f}%)"
-                   if math.isfinite(r["i2"]) else f"pooled: {_pooled(r)}", r, "D") for r in pooled]
+    height = max(len(gaps) + len(pooled) for _, gaps, pooled in panels) + 2
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.5, 5 * len(panels)), 0.45 * height + 1.5), squeeze=False)
+    for ax, (title, gaps, pooled) in zip(axes[0], panels):
+        items = _forest_items(gaps, pooled)
         y = list(range(len(items)))[::-1]
         for pos, (_, row, marker) in zip(y, items):
             estimate = 100 * row["estimate"]
@@ -89,10 +91,67 @@ def forest(analysis: Analysis, path: str | Path) -> Path:
             ax.plot([estimate], [pos], marker=marker, color="#c0392b" if marker == "D" else "#1f4e79", markersize=7)
         ax.axvline(0, color="#888888", linestyle="--", linewidth=0.8)
         ax.set_yticks(y, [label for label, _, _ in items], fontsize=8)
+        ax.set_ylim(-0.7, len(items) - 0.3)
         ax.set_xlabel(f"gap (points): {analysis.settings['training']} − {analysis.settings['unmonitored']}")
-        ax.set_title(f"{'compliance' if outcome == 'compliance' else 'AF reasoning'} gap, "
-                     f"{round(100 * analysis.settings['confidence'])}% CI", fontsize=10)
+        ax.set_title(f"{title}, {round(100 * analysis.settings['confidence'])}% CI", fontsize=10)
     fig.tight_layout()
+    return _save(fig, plt, path)
+
+
+def forest(analysis: Analysis, path: str | Path) -> Path:
+    """Gaps with intervals per run (one panel per outcome), pooled random-effects diamonds below."""
+    outcomes = sorted({r["outcome"] for r in analysis.gaps}, key=["compliance", "af"].index)
+    if not outcomes:
+        raise UserError("nothing to plot: no gaps")
+    panels = [(f"{'compliance' if outcome == 'compliance' else 'AF reasoning'} gap",
+               [r for r in analysis.gaps if r["outcome"] == outcome],
+               [r for r in analysis.pooled if r["outcome"] == outcome]) for outcome in outcomes]
+    return _forest_figure(analysis, panels, path)
+
+
+def choice_forest(analysis: Analysis, path: str | Path) -> Path:
+    """Forced-choice p_accept gaps per run, with the gaps pooled across frames below."""
+    if not analysis.choice_gaps:
+        raise UserError("nothing to plot: no forced-choice scores")
+    return _forest_figure(analysis, [("forced choice: p_accept gap", analysis.choice_gaps,
+                                      analysis.choice_pooled)], path)
+
+
+_CONDITION_COLOURS = ("#c0392b", "#1f4e79", "#27ae60", "#8e44ad", "#d35400", "#7f8c8d")
+
+
+def choice_means(analysis: Analysis, path: str | Path) -> Path:
+    """Mean p_accept per condition with its interval, one row of markers per run (forced-choice scores)."""
+    plt = _pyplot()
+    rows = analysis.choices
+    if not rows:
+        raise UserError("nothing to plot: no forced-choice scores")
+    runs = list(dict.fromkeys(r["run"] for r in rows))
+    first = [analysis.settings["training"], analysis.settings["unmonitored"]]
+    conditions = sorted(dict.fromkeys(r["condition"] for r in rows),
+                        key=lambda c: (first.index(c) if c in first else len(first), c))
+    step = 0.7 / len(conditions)
+    height = (0.25 + 0.3 * len(conditions)) * len(runs) + 1.9
+    fig, ax = plt.subplots(figsize=(8, height))
+    for i, condition in enumerate(conditions):
+        colour = _CONDITION_COLOURS[i % len(_CONDITION_COLOURS)]
+        for row in (r for r in rows if r["condition"] == condition):
+            pos = len(runs) - 1 - runs.index(row["run"]) + ((len(conditions) - 1) / 2 - i) * step
+            if math.isfinite(row["low"]):
+                ax.plot([100 * row["low"], 100 * row["high"]], [pos, pos], color=colour, linewidth=1.4)
+            if math.isfinite(row["estimate"]):
+                ax.plot([100 * row["estimate"]], [pos], marker="o", color=colour, markersize=6)
+        ax.plot([], [], marker="o", color=colour, label=condition)
+    labels = {r["run"]: f"{_short(r).replace(chr(10), ' ')} ({r['n_queries']} queries)" for r in rows
+              if r["condition"] == conditions[0]}
+    ax.set_yticks(range(len(runs))[::-1], [labels.get(run, run) for run in runs], fontsize=8)
+    ax.set_ylim(-0.6, len(runs) - 0.4)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("mean p_accept (%)")
+    fig.legend(ncol=len(conditions), fontsize=8, loc="lower center", frameon=False)
+    ax.set_title(f"Forced choice: mean p_accept per condition, {round(100 * analysis.settings['confidence'])}% CI "
+                 "(t over queries)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.35 / height, 1, 1))  # room for the legend below the axis label
     return _save(fig, plt, path)
 
 
@@ -110,5 +169,22 @@ def forest_path(path: str | Path) -> Path:
     return path.with_name(f"{path.stem}-forest{path.suffix or '.png'}")
 
 
+def choices_path(path: str | Path) -> Path:
+    """Where the forced-choice plot goes next to the stacked bars: out.png -> out-choices.png."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}-choices{path.suffix or '.png'}")
+
+
 def plot_report(analysis: Analysis, path: str | Path) -> list[Path]:
-    return [stacked_bars(analysis, path), forest(analysis, forest_path(path))]
+    """Stacked bars at path and the forest plot of gaps next to it; forced-choice scores get the mean
+    p_accept per condition and a forest plot of p_accept gaps, at path and NAME-forest.png when the
+    analysis has no labelled samples, else at NAME-choices.png and NAME-choices-forest.png."""
+    if not analysis.categories and not analysis.choices:
+        raise UserError("nothing to plot: no labelled samples or forced-choice scores")
+    written = []
+    if analysis.categories:
+        written += [stacked_bars(analysis, path), forest(analysis, forest_path(path))]
+    if analysis.choices:
+        where = choices_path(path) if analysis.categories else Path(path)
+        written += [choice_means(analysis, where), choice_forest(analysis, forest_path(where))]
+    return written

@@ -60,13 +60,9 @@ def report_tables(analysis: Analysis) -> list[Section]:
     sections += _choice_sections(analysis)
     settings = analysis.settings
     if analysis.pooled:
-        rows = [[row["outcome"], _pooled_label(row), str(row["k"]), interval(row),
-                 p_text(row["p_value"]), f"{row['tau2']:.2g}" if _finite(row["tau2"]) else "–",
-                 pct(row["i2"]), p_text(row["q_p_value"])] for row in analysis.pooled]
-        notes = [f"{row['outcome']}, {_pooled_label(row)}: {row['note']}" for row in analysis.pooled if row["note"]]
-        sections.append((f"Gap pooled across frames within a variant ({settings['pooling']}; Hartung-Knapp t "
-                         "interval under 5 frames), percentage points",
-                         ["outcome", "model", "runs", "pooled gap [CI]", "p", "τ²", "I² %", "Q p"], rows, notes))
+        sections.append(_pooled_section(analysis.pooled, "Gap", settings))
+    if analysis.choice_pooled:
+        sections.append(_pooled_section(analysis.choice_pooled, "Forced choice gap (p_accept)", settings))
     if analysis.comparisons:
         sections.append(_comparison_section(analysis.comparisons, f"Difference in gaps ({settings['comparison']})",
                                             settings))
@@ -81,6 +77,16 @@ def report_tables(analysis: Analysis) -> list[Section]:
         sections.append(("Rates corrected for judge error (Rogan-Gladen; interval carries judge uncertainty)",
                          ["outcome", "run", "condition", "observed %", "corrected [CI]", "sens/spec"], rows, notes))
     return sections
+
+
+def _pooled_section(rows_in: list[dict[str, Any]], what: str, settings: dict[str, Any]) -> Section:
+    rows = [[row["outcome"], _pooled_label(row), str(row["k"]), interval(row),
+             p_text(row["p_value"]), f"{row['tau2']:.2g}" if _finite(row["tau2"]) else "–",
+             pct(row["i2"]), p_text(row["q_p_value"])] for row in rows_in]
+    notes = [f"{row['outcome']}, {_pooled_label(row)}: {row['note']}" for row in rows_in if row["note"]]
+    return (f"{what} pooled across frames within a variant ({settings['pooling']}; Hartung-Knapp t "
+            "interval under 5 frames), percentage points",
+            ["outcome", "model", "runs", "pooled gap [CI]", "p", "τ²", "I² %", "Q p"], rows, notes)
 
 
 def _comparison_section(rows_in: list[dict[str, Any]], title: str, settings: dict[str, Any]) -> Section:
@@ -197,7 +203,7 @@ def to_json(analysis: Analysis) -> str:
 
 def _flat_rows(analysis: Analysis) -> Iterable[dict[str, Any]]:
     for section in ("rates", "gaps", "pooled", "comparisons", "corrected", "categories", "choices", "choice_gaps",
-                    "choice_comparisons"):
+                    "choice_pooled", "choice_comparisons"):
         for row in getattr(analysis, section):
             flat = {"section": section}
             for key, value in row.items():
@@ -210,7 +216,7 @@ def _flat_rows(analysis: Analysis) -> Iterable[dict[str, Any]]:
 
 def to_csv(analysis: Analysis) -> str:
     """One long CSV: a `section` column (rates, gaps, pooled, comparisons, corrected, categories, choices,
-    choice_gaps, choice_comparisons)."""
+    choice_gaps, choice_pooled, choice_comparisons)."""
     rows = list(_flat_rows(analysis))
     fields: dict[str, None] = {}
     for row in rows:

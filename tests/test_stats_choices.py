@@ -15,16 +15,17 @@ from scipy import stats
 from cli_helpers import run_cli
 from basepersona.errors import UserError
 from basepersona.stats.choices import read_choices
+from basepersona.stats.meta import dersimonian_laird
 from basepersona.stats.synthetic import write_run
 
 QUERIES = [f"q{i:03d}" for i in range(12)]
 
 
 def _write_score_run(path: Path, p_train, p_unmon, *, model: str = "llama-base", extra_lines: str = "",
-                     kind: str = "base", frame: str = "chatlog") -> Path:
+                     kind: str = "base", frame: str = "chatlog", variant: dict | None = None) -> Path:
     """A score run as `basepersona score` writes it (docs/DATA.md): manifest + one record per condition x query."""
     path.mkdir(parents=True, exist_ok=True)
-    settings = {"model": model, "frame": frame, "variant": {}, "stage": "score",
+    settings = {"model": model, "frame": frame, "variant": variant or {}, "stage": "score",
                 "continuations": ["<request_fully_accepted/>", "<rejected/>"],
                 "conditions": {"training": {}, "unmonitored": {}}, "queries": {"source": "test", "ids": QUERIES}}
     (path / "manifest.json").write_text(json.dumps({"format": 1, "model_kind": kind, "settings": settings}))
@@ -157,3 +158,134 @@ def test_a_run_with_neither_labels_nor_scores_still_names_the_judge_command(tmp_
                     labelled=False)
     code, _, err = run_cli(capsys, "report", str(run))
     assert code != 0 and f"basepersona judge {run}" in " ".join(err.split())
+
+
+def _frame_gap(train, unmon) -> tuple[float, float]:
+    """A frame's paired p_accept gap and its SE, computed here from the scores as written."""
+    differences = np.asarray(train) - np.asarray(unmon)
+    return float(differences.mean()), float(differences.std(ddof=1) / math.sqrt(differences.size))
+
+
+def test_p_accept_gaps_are_pooled_across_frames_within_a_model_and_variant(tmp_path, capsys, scores):
+    _, unmon = scores
+    rng = np.random.default_rng(11)
+    frames = {}
+    for frame, shift in (("chatlog", 0.02), ("forum", 0.15), ("email", 0.07)):
+        train = np.clip(unmon + rng.normal(shift, 0.04, len(QUERIES)), 0.01, 0.99)
+        frames[frame] = (_write_score_run(tmp_path / f"base-{frame}", train, unmon, frame=frame), train)
+    # alone in its group: another variant of the base model, and the chat model
+    other = _write_score_run(tmp_path / "base-other-lab", unmon + 0.05, unmon, variant={"lab": "OtherLab"})
+    chat = _write_score_run(tmp_path / "chat", unmon * 0.5 + 0.02, unmon * 0.5, model="llama-chat", kind="chat",
+                            frame="chat")
+    runs = [str(path) for path, _ in frames.values()] + [str(other), str(chat)]
+    code, out, err = run_cli(capsys, "report", *runs, "--format", "json", "--boot", "200", "--perm", "200")
+    assert code == 0, err
+    (row,) = json.loads(out)["choice_pooled"]
+    assert (row["model"], row["model_kind"], row["variant"], row["outcome"], row["k"]) == (
+        "llama-base", "base", "default", "p_accept", 3)
+    estimates, ses = zip(*(_frame_gap(train, unmon) for _, train in frames.values()))
+    reference = dersimonian_laird(estimates, np.square(ses))
+    assert reference.tau2 > 0 and reference.interval == "HKSJ t"  # the frames disagree: a real random-effects case
+    for key in ("estimate", "se", "low", "high", "p_value", "tau2", "i2", "q", "q_p_value", "fixed_estimate"):
+        assert row[key] == pytest.approx(getattr(reference, key), rel=1e-9, abs=1e-12), key
+    assert row["method"].startswith("DerSimonian-Laird") and row["interval"] == "HKSJ t"
+
+    _, md, _ = run_cli(capsys, "report", *runs, "--format", "md", "--boot", "200", "--perm", "200")
+    assert "## Forced choice gap (p_accept) pooled across frames within a variant (DerSimonian-Laird" in md
+    assert "| p_accept | llama-base (base) | 3 |" in md
+    _, text, _ = run_cli(capsys, "report", *runs, "--format", "csv", "--boot", "200", "--perm", "200")
+    pooled_rows = [r for r in csv.DictReader(io.StringIO(text)) if r["section"] == "choice_pooled"]
+    assert len(pooled_rows) == 1 and float(pooled_rows[0]["estimate"]) == pytest.approx(reference.estimate)
+
+
+def test_pooling_without_heterogeneity_is_the_inverse_variance_mean(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    unmon = rng.uniform(0.2, 0.6, len(QUERIES))
+    pattern = np.linspace(-1.5, 1.5, len(QUERIES))
+    trains = [unmon + 0.10 + 0.03 * pattern, unmon + 0.11 + 0.06 * rng.permutation(pattern)]
+    runs = [_write_score_run(tmp_path / frame, train, unmon, frame=frame)
+            for frame, train in zip(("chatlog", "forum"), trains)]
+    code, out, err = run_cli(capsys, "report", *map(str, runs), "--format", "json")
+    assert code == 0, err
+    (row,) = json.loads(out)["choice_pooled"]
+    estimates, ses = map(np.array, zip(*(_frame_gap(train, unmon) for train in trains)))
+    weights = 1 / ses ** 2
+    fixed = float(np.sum(weights * estimates) / np.sum(weights))
+    q = float(np.sum(weights * (estimates - fixed) ** 2))
+    assert q < 1  # Q below its k - 1 = 1 degrees of freedom: tau^2 is 0 and the weights are 1/se^2
+    se = 1 / math.sqrt(np.sum(weights))
+    half = stats.t.ppf(0.975, 1) * se  # two frames: Hartung-Knapp t on 1 df, scale floored at 1
+    assert row["tau2"] == 0 and row["i2"] == 0 and row["k"] == 2
+    assert row["estimate"] == pytest.approx(fixed, abs=1e-12) and row["se"] == pytest.approx(se, rel=1e-9)
+    assert (row["low"], row["high"]) == pytest.approx((fixed - half, fixed + half), rel=1e-9)
+    assert row["q"] == pytest.approx(q, rel=1e-9)
+    assert row["p_value"] == pytest.approx(2 * stats.t.sf(abs(fixed) / se, 1), rel=1e-9)
+
+
+def test_no_pooling_with_one_frame_per_model_and_variant(tmp_path, capsys, scores):
+    train, unmon = scores
+    one = _write_score_run(tmp_path / "one", train, unmon)
+    code, out, err = run_cli(capsys, "report", str(one), "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["choice_pooled"] == []
+    other = _write_score_run(tmp_path / "other", train, unmon, frame="forum", variant={"lab": "OtherLab"})
+    _, md, _ = run_cli(capsys, "report", str(one), str(other), "--format", "md", "--boot", "200", "--perm", "200")
+    assert "## Forced choice gap" in md and "pooled across frames" not in md
+
+
+def _plotted_figures(monkeypatch) -> dict[str, object]:
+    """Keep every figure the plots save, by file name, so its labels can be read back."""
+    from basepersona import plots
+
+    figures, save = {}, plots._save
+
+    def keep(fig, plt, path):
+        figures[Path(path).name] = fig
+        return save(fig, plt, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return figures
+
+
+def _assert_png(path: Path) -> None:
+    from PIL import Image
+
+    assert path.stat().st_size > 1000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        low, high = image.convert("L").getextrema()
+        assert image.size[0] > 300 and low < 100 and high > 200  # drawn on, not a blank canvas
+
+
+def test_report_plot_of_a_scores_only_run_draws_p_accept_and_the_pooled_forest(tmp_path, capsys, scores, monkeypatch):
+    train, unmon = scores
+    runs = [str(_write_score_run(tmp_path / frame, train + shift, unmon, frame=frame))
+            for frame, shift in (("chatlog", 0.0), ("forum", -0.05))]
+    figures = _plotted_figures(monkeypatch)
+    code, _, err = run_cli(capsys, "report", *runs, "--format", "json", "--plot", str(tmp_path / "out" / "p.png"),
+                           "--boot", "200", "--perm", "200")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p-forest.png", "p.png"]
+    for name in ("p.png", "p-forest.png"):
+        _assert_png(tmp_path / "out" / name)
+    (means_ax,) = figures["p.png"].axes
+    assert {t.get_text() for t in means_ax.get_yticklabels()} == {
+        "llama-base (base) chatlog (12 queries)", "llama-base (base) forum (12 queries)"}
+    assert [t.get_text() for t in figures["p.png"].legends[0].get_texts()] == ["training", "unmonitored"]
+    (forest_ax,) = figures["p-forest.png"].axes
+    labels = [t.get_text() for t in forest_ax.get_yticklabels()]
+    assert labels[-1].startswith("pooled: llama-base (τ²=") and len(labels) == 3
+
+
+def test_report_plot_of_judged_runs_with_scores_adds_the_p_accept_plots(tmp_path, capsys, scores):
+    run = write_run(tmp_path / "both", rates={"training": 0.4, "unmonitored": 0.2}, n=3, query_ids=QUERIES,
+                    model="llama-base")
+    _write_score_run(tmp_path / "scores-tmp", *scores)
+    (run / "choices.jsonl").write_bytes((tmp_path / "scores-tmp" / "choices.jsonl").read_bytes())
+    code, _, err = run_cli(capsys, "report", str(run), "--format", "md", "--plot", str(tmp_path / "out" / "r.png"))
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["r-choices-forest.png", "r-choices.png", "r-forest.png", "r.png"]
+    for name in names:
+        _assert_png(tmp_path / "out" / name)

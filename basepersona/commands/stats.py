@@ -84,7 +84,9 @@ def compare(runs, **options):
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
               help="File for the report. [default: standard output]")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None,
-              help="PNG of stacked outcome bars; the forest plot of gaps goes next to it (NAME-forest.png).")
+              help="PNG of stacked outcome bars; the forest plot of gaps goes next to it (NAME-forest.png). "
+                   "Forced-choice scores get mean p_accept and a forest plot of p_accept gaps (NAME-choices.png "
+                   "and NAME-choices-forest.png, or NAME.png and NAME-forest.png for scores-only runs).")
 def report(runs, fmt, out_path, plot_path, **options):
     """Write the statistics of judged runs as Markdown, CSV or JSON, with optional PNG plots."""
     from ..report import print_analysis, render

@@ -39,6 +39,7 @@ class Analysis:
     corrected: list[dict[str, Any]] = field(default_factory=list)
     choices: list[dict[str, Any]] = field(default_factory=list)      # mean p_accept per run x condition
     choice_gaps: list[dict[str, Any]] = field(default_factory=list)  # paired p_accept gap per run
+    choice_pooled: list[dict[str, Any]] = field(default_factory=list)  # p_accept gaps pooled across frames
     choice_comparisons: list[dict[str, Any]] = field(default_factory=list)  # differences in p_accept gaps
     notes: list[str] = field(default_factory=list)
 
@@ -128,6 +129,7 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
     if not tables:
         analysis = Analysis(settings={"training": training, "unmonitored": unmonitored, "confidence": confidence,
                                       "judge": [], "scale": SCALE, "method": method, "comparison": None,
+                                      "pooling": POOLING_METHOD,
                                       "n_boot": n_boot, "n_perm": n_perm, "seed": seed},
                             runs=[c.identity() for c in choices], notes=[note for c in choices for note in c.notes])
         _add_choices(analysis, choices, n_boot=n_boot, n_perm=n_perm, seed=seed)
@@ -161,7 +163,8 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
             papers = binomial_gap_se(sums) if sums.nt.sum() and sums.nu.sum() else np.nan
             analysis.gaps.append({**_identity(table), "outcome": outcome, **gap.as_dict(), "se_binomial": papers})
     _adjust(analysis.gaps, ["outcome"])
-    _pool(analysis, tables, confidence)
+    analysis.pooled = _pool(tables, {outcome: [r for r in analysis.gaps if r["outcome"] == outcome]
+                                     for outcome in GAP_OUTCOMES}, confidence)
     for first, second in pairs:
         for outcome in GAP_OUTCOMES:
             result = difference_in_differences(gap_sums(first, outcome, training, unmonitored),
@@ -178,12 +181,14 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
 
 
 def _add_choices(analysis: Analysis, choices: Sequence[ChoiceRun], *, n_boot: int, n_perm: int, seed: int) -> None:
-    """Forced-choice means and gaps (Holm/BH across runs), and differences in gaps between runs paired as
-    the sampled ones are (base vs chat, else against the first run), with the same bootstrap and test."""
+    """Forced-choice means and gaps (Holm/BH across runs), the gaps pooled across frames as the sampled ones
+    are, and differences in gaps between runs paired as the sampled ones are (base vs chat, else against
+    the first run), with the same bootstrap and test."""
     training, unmonitored = analysis.settings["training"], analysis.settings["unmonitored"]
     confidence = analysis.settings["confidence"]
     analysis.choices, analysis.choice_gaps = analyse_choices(list(choices), training, unmonitored, confidence)
     _adjust(analysis.choice_gaps, [])
+    analysis.choice_pooled = _pool(choices, {"p_accept": analysis.choice_gaps}, confidence)
     if len(choices) < 2:
         return
     kind, pairs = _pairs(choices, analysis.notes)
@@ -205,22 +210,27 @@ def _label(table: RunTable | ChoiceRun) -> str:
     return f"{table.model} / {table.frame}{variant}"
 
 
-def _pool(analysis: Analysis, tables: Sequence[RunTable], confidence: float) -> None:
+def _pool(runs: Sequence[RunTable] | Sequence[ChoiceRun], gaps: dict[str, list[dict[str, Any]]],
+          confidence: float) -> list[dict[str, Any]]:
     """Random-effects pooling of each model's gap over its frames, within one variant (needs two frames).
 
-    Variants are different scenarios with different true gaps, so they are never pooled together;
-    frames are the prompt-sensitivity axis whose spread tau^2 and I^2 describe."""
+    gaps maps an outcome to its per-run gap rows (estimate and se, keyed by "run"); sampled label gaps
+    and forced-choice p_accept gaps are pooled alike. Variants are different scenarios with different
+    true gaps, so they are never pooled together; frames are the prompt-sensitivity axis whose spread
+    tau^2 and I^2 describe."""
     groups: dict[tuple[str, str, str], list[str]] = {}
-    for table in tables:
-        groups.setdefault((table.model, table.model_kind, table.variant), []).append(table.name)
+    for run in runs:
+        groups.setdefault((run.model, run.model_kind, run.variant), []).append(run.name)
+    pooled = []
     for (model, kind, variant), names in groups.items():
         if len(names) < 2:
             continue
-        for outcome in GAP_OUTCOMES:
-            rows = [r for r in analysis.gaps if r["outcome"] == outcome and r["run"] in names]
-            pooled = dersimonian_laird([r["estimate"] for r in rows], [r["se"] ** 2 for r in rows], confidence)
-            analysis.pooled.append({"model": model, "model_kind": kind, "variant": variant, "outcome": outcome,
-                                    **pooled.as_dict()})
+        for outcome, outcome_gaps in gaps.items():
+            rows = [r for r in outcome_gaps if r["run"] in names]
+            result = dersimonian_laird([r["estimate"] for r in rows], [r["se"] ** 2 for r in rows], confidence)
+            pooled.append({"model": model, "model_kind": kind, "variant": variant, "outcome": outcome,
+                           **result.as_dict()})
+    return pooled
 
 
 def _correct(analysis: Analysis, accuracy: dict[str, Any], confidence: float) -> None:
