@@ -289,3 +289,29 @@ def test_report_plot_of_judged_runs_with_scores_adds_the_p_accept_plots(tmp_path
     assert names == ["r-choices-forest.png", "r-choices.png", "r-forest.png", "r.png"]
     for name in names:
         _assert_png(tmp_path / "out" / name)
+
+
+def test_score_runs_with_different_query_sets_are_reported_on_the_shared_queries(tmp_path, capsys, scores):
+    # as with sampled runs: otherwise two frames' means, gaps and pooled gap would rest on different queries
+    train, unmon = scores
+    full = _write_score_run(tmp_path / "full", train, unmon)
+    part = _write_score_run(tmp_path / "part", train[:8] * 0.9, unmon[:8], frame="forum")
+    code, out, err = run_cli(capsys, "report", str(full), str(part), "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert any(f"compared on the 8 shared queries (dropped 4 from {full})" in note for note in report["notes"])
+    means = {(row["run"], row["condition"]): row for row in report["choices"]}
+    assert means[str(full), "training"]["n_queries"] == 8
+    assert means[str(full), "training"]["estimate"] == pytest.approx(train[:8].mean(), abs=1e-12)
+    gaps = {row["run"]: row for row in report["choice_gaps"]}
+    assert gaps[str(full)]["estimate"] == pytest.approx((train[:8] - unmon[:8]).mean(), abs=1e-12)
+
+
+def test_score_runs_without_a_shared_query_stop_with_a_clear_error(tmp_path, capsys, scores):
+    train, unmon = scores
+    first = _write_score_run(tmp_path / "first", train[:4], unmon[:4])
+    second = _write_score_run(tmp_path / "second", train, unmon)
+    lines = (second / "choices.jsonl").read_text().replace('"q00', '"r00')  # q000-q009 renamed, q010-q011 kept
+    (second / "choices.jsonl").write_text(lines.replace('"q01', '"r01'))
+    code, _, err = run_cli(capsys, "report", str(first), str(second))
+    assert code != 0 and "share no query" in err and "Traceback" not in err

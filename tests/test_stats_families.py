@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -98,6 +100,15 @@ def test_pooling_edge_cases():
     zero_variance = dersimonian_laird([0.1, 0.2, 0.0], [0.001, 0.002, 0.0])
     assert zero_variance.k == 2 and "left out" in zero_variance.note
     assert dersimonian_laird([], []).k == 0
+    # a near-constant gap has a variance at rounding level; the tau^2 denominator used to cancel to 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiny = dersimonian_laird([0.08, 0.03], [1e-34, 0.0004])
+    # the limit of two studies as v1 -> 0: Q = (y1 - y2)^2 / v2, denominator 2 / v2
+    tau2 = ((0.05 ** 2 / 0.0004) - 1) / (2 / 0.0004)
+    weights = 1 / np.array([tau2, 0.0004 + tau2])
+    assert tiny.tau2 == pytest.approx(tau2, rel=1e-9)
+    assert tiny.estimate == pytest.approx(np.dot(weights, [0.08, 0.03]) / weights.sum(), rel=1e-9)
 
 
 def test_rogan_gladen_inverts_misclassification():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Sequence, TypeVar
 
 import numpy as np
 
@@ -17,6 +17,8 @@ from .meta import dersimonian_laird
 from .misclass import JudgeAccuracy, corrected_rate
 from .multiplicity import benjamini_hochberg, holm
 from .table import RunTable
+
+Table = TypeVar("Table", RunTable, ChoiceRun)
 
 RATE_OUTCOMES = ("compliance", "partial", "af", "considered_af", "persona")
 GAP_OUTCOMES = ("compliance", "af")
@@ -52,11 +54,14 @@ def _identity(table: RunTable) -> dict[str, Any]:
             "variant": table.variant}
 
 
-def _common_queries(tables: Sequence[RunTable], notes: list[str]) -> list[RunTable]:
-    """Restrict every run to the queries all runs share, saying how many each run lost."""
+def _common_queries(tables: Sequence[Table], notes: list[str]) -> list[Table]:
+    """Restrict every run to the queries all runs share, saying how many each run lost.
+
+    Sampled runs and score runs alike: otherwise frames with different query sets would be compared,
+    and pooled, on different queries."""
     common = set(tables[0].queries).intersection(*(t.queries for t in tables[1:]))
     if not common:
-        raise UserError("the runs share no query; compare runs sampled on the same query set")
+        raise UserError("the runs share no query; compare runs sampled or scored on the same query set")
     order = [q for q in tables[0].queries if q in common]
     dropped = {t.name: len(t.queries) - len(common) for t in tables}
     if any(dropped.values()):
@@ -186,6 +191,8 @@ def _add_choices(analysis: Analysis, choices: Sequence[ChoiceRun], *, n_boot: in
     the first run), with the same bootstrap and test."""
     training, unmonitored = analysis.settings["training"], analysis.settings["unmonitored"]
     confidence = analysis.settings["confidence"]
+    if any(set(run.queries) != set(choices[0].queries) for run in choices[1:]):
+        choices = _common_queries(choices, analysis.notes)
     analysis.choices, analysis.choice_gaps = analyse_choices(list(choices), training, unmonitored, confidence)
     _adjust(analysis.choice_gaps, [])
     analysis.choice_pooled = _pool(choices, {"p_accept": analysis.choice_gaps}, confidence)

@@ -41,6 +41,17 @@ class ChoiceRun:
         return {"run": self.name, "model": self.model, "model_kind": self.model_kind, "frame": self.frame,
                 "variant": self.variant}
 
+    @property
+    def queries(self) -> list[str]:
+        """Every query scored in some condition, in first-seen order."""
+        return list(dict.fromkeys(q for scores in self.p_accept.values() for q in scores))
+
+    def restricted(self, query_ids: list[str]) -> "ChoiceRun":
+        keep = set(query_ids)
+        return ChoiceRun(self.name, self.model, self.model_kind, self.frame, self.variant,
+                         {c: {q: v for q, v in scores.items() if q in keep} for c, scores in self.p_accept.items()},
+                         list(self.notes))
+
 
 def _record_value(record: Any, path: Path, line: int) -> tuple[str, str, float]:
     try:

@@ -56,7 +56,10 @@ def dersimonian_laird(estimates, variances, confidence: float = CONFIDENCE,
     fixed = float(np.sum(w * y) / np.sum(w))
     q = float(np.sum(w * (y - fixed) ** 2))
     if k > 1:
-        tau2 = max(0.0, (q - (k - 1)) / (np.sum(w) - np.sum(w ** 2) / np.sum(w)))
+        # sum(w) - sum(w^2)/sum(w), written as sum_i w_i * (the others' weights) / sum(w): the plain form
+        # cancels to 0 when one study's variance is tiny (a near-constant gap), and tau^2 became inf
+        others = np.array([np.sum(np.delete(w, i)) for i in range(k)])
+        tau2 = max(0.0, (q - (k - 1)) / (np.sum(w * others) / np.sum(w)))
         i2 = max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0
         q_p = float(stats.chi2.sf(q, k - 1))
     else:
