@@ -8,6 +8,8 @@ import numpy as np
 from scipy import stats
 
 CONFIDENCE = 0.95
+# the near bound's design effect may go below 1, down to this (clustered_wilson says why)
+NEAR_DEFF_FLOOR = 0.7
 
 
 def normal_quantile(confidence: float = CONFIDENCE) -> float:
@@ -122,13 +124,19 @@ def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: floa
     columns (of the low and of the high bound); rows need at least two queries with samples.
     Wilson's score interval at the effective size n / deff, deff = cluster-robust variance /
     binomial variance floored at 1 (all outcomes identical: deff = n / G, i.e. Wilson on the G
-    queries as if ICC = 1), each bound with its own t quantile in place of z.
+    queries as if ICC = 1), each bound with its own t quantile in place of z; the bound on the
+    rare side (the near one) uses deff floored at NEAR_DEFF_FLOOR instead of 1.
 
     Why two quantiles: a rare outcome is skewed, and its estimated variance grows with the
     estimate. Tables that fall short of the truth hold the rarer outcome in few queries, where the
     clustering cannot show (deff comes out near 1 whatever the ICC): the bound toward 1/2 (the high
     bound of a rate below 1/2) has to carry that uncertainty. Tables above the truth overstate the
-    variance, so the bound on the rare side needs no hedge: t on n / deff - 1 df.
+    variance, so the bound on the rare side needs no hedge: t on n / deff - 1 df, and deff as
+    estimated even below 1. With few queries an estimate under 1 (outcomes spread more evenly than
+    binomial draws) is as likely as one above when the samples are independent; the floor at 1 only
+    ever widened this bound, which over-covered independent designs with 10 queries (0.971-0.978).
+    Without it, misses over four simulated grids (196 cells) fell from 19 to 7 and the lowest
+    coverage did not move; floors of 0.7, 0.5 and 0.3 gave the same grids, 0.9 and 0.8 less.
 
     The far bound's df: the Satterthwaite df of the cluster-robust variance, 2 (sum e^2)^2 /
     var(sum e^2) from the spread of the queries' squared residuals (about twice the count of the
@@ -162,10 +170,12 @@ def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: floa
         spread = np.where(p < 0.5, shown_success, np.where(p > 0.5, shown_failure,
                                                            np.minimum(shown_success, shown_failure)))
         far = base + np.maximum(0.0, n / deff - 1 - base) * spread ** 2 / deff
-        near = np.where(p == 0.5, far, np.maximum(far, n / deff - 1))
+        # the near bound takes the estimate as it is, below 1 too (see the docstring)
+        near_deff = np.where(identical | (p == 0.5), deff, np.maximum(NEAR_DEFF_FLOOR, variance / (p * (1 - p) / n)))
+        near = np.where(p == 0.5, far, np.maximum(far, n / near_deff - 1))
         level = 0.5 + confidence / 2
         far_low, far_high = wilson_with_quantile(k / deff, n / deff, stats.t.ppf(level, far))
-        near_low, near_high = wilson_with_quantile(k / deff, n / deff, stats.t.ppf(level, near))
+        near_low, near_high = wilson_with_quantile(k / near_deff, n / near_deff, stats.t.ppf(level, near))
     below = p < 0.5  # the rare side is 0: the low bound is the near one
     low, high = np.where(below, near_low, far_low), np.where(below, far_high, near_high)
     df = np.stack([np.where(below, near, far), np.where(below, far, near)], axis=1)
