@@ -124,8 +124,9 @@ def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: floa
     columns (of the low and of the high bound); rows need at least two queries with samples.
     Wilson's score interval at the effective size n / deff, deff = cluster-robust variance /
     binomial variance floored at 1 (all outcomes identical: deff = n / G, i.e. Wilson on the G
-    queries as if ICC = 1), each bound with its own t quantile in place of z; the bound on the
-    rare side (the near one) uses deff floored at NEAR_DEFF_FLOOR instead of 1.
+    queries as if ICC = 1), each bound with its own t quantile in place of z. Inside, the bound
+    on the rare side (the near one) floors deff at NEAR_DEFF_FLOOR instead of 1, and the other at
+    1 - (1 - NEAR_DEFF_FLOOR) * share^2 (share below); the returned deff is floored at 1.
 
     Why two quantiles: a rare outcome is skewed, and its estimated variance grows with the
     estimate. Tables that fall short of the truth hold the rarer outcome in few queries, where the
@@ -136,7 +137,12 @@ def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: floa
     binomial draws) is as likely as one above when the samples are independent; the floor at 1 only
     ever widened this bound, which over-covered independent designs with 10 queries (0.971-0.978).
     Without it, misses over four simulated grids (196 cells) fell from 19 to 7 and the lowest
-    coverage did not move; floors of 0.7, 0.5 and 0.3 gave the same grids, 0.9 and 0.8 less.
+    coverage did not move; floors of 0.7, 0.5 and 0.3 gave the same grids, 0.9 and 0.8 less. The
+    far bound hedges for clustering hidden in few queries, which cannot hide where the rarer outcome
+    shows in every query: there its floor goes down to the same 0.7 (by share^2), which took the
+    last independent-sample miss (p = 1/2, 10 x 4: 0.971) into the band (7 -> 6 misses; a reach of
+    0.5 instead of 0.3 cost an under-coverage). The df growth factor share^2 / deff is capped at 1
+    so that a deff below 1 never grows the df past n / deff - 1.
 
     The far bound's df: the Satterthwaite df of the cluster-robust variance, 2 (sum e^2)^2 /
     var(sum e^2) from the spread of the queries' squared residuals (about twice the count of the
@@ -159,7 +165,8 @@ def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: floa
         total = squared.sum(axis=1)
         variance = n_queries / (n_queries - 1) * total / n ** 2
         identical = (p == 0) | (p == 1)
-        deff = np.where(identical, n / n_queries, np.maximum(1.0, variance / (p * (1 - p) / n)))
+        estimated = variance / (p * (1 - p) / n)
+        deff = np.where(identical, n / n_queries, np.maximum(1.0, estimated))
         # Satterthwaite: var(sum e^2) estimated as G times the sample variance of the e_g^2
         spread_of_squares = np.sum(np.where(present, (squared - (total / n_queries)[:, None]) ** 2, 0.0), axis=1)
         satterthwaite = 2 * total ** 2 / (n_queries / (n_queries - 1) * spread_of_squares)
@@ -169,12 +176,14 @@ def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: floa
         shown_failure = ((counts - successes > 0) & present).sum(axis=1) / n_queries
         spread = np.where(p < 0.5, shown_success, np.where(p > 0.5, shown_failure,
                                                            np.minimum(shown_success, shown_failure)))
-        far = base + np.maximum(0.0, n / deff - 1 - base) * spread ** 2 / deff
-        # the near bound takes the estimate as it is, below 1 too (see the docstring)
-        near_deff = np.where(identical | (p == 0.5), deff, np.maximum(NEAR_DEFF_FLOOR, variance / (p * (1 - p) / n)))
+        # below 1 the estimate is believed on the near bound, and on the far one as far as the rarer
+        # outcome shows in every query (see the docstring)
+        far_deff = np.where(identical, deff, np.maximum(1 - (1 - NEAR_DEFF_FLOOR) * spread ** 2, estimated))
+        far = base + np.maximum(0.0, n / far_deff - 1 - base) * np.minimum(1.0, spread ** 2 / far_deff)
+        near_deff = np.where(identical | (p == 0.5), far_deff, np.maximum(NEAR_DEFF_FLOOR, estimated))
         near = np.where(p == 0.5, far, np.maximum(far, n / near_deff - 1))
         level = 0.5 + confidence / 2
-        far_low, far_high = wilson_with_quantile(k / deff, n / deff, stats.t.ppf(level, far))
+        far_low, far_high = wilson_with_quantile(k / far_deff, n / far_deff, stats.t.ppf(level, far))
         near_low, near_high = wilson_with_quantile(k / near_deff, n / near_deff, stats.t.ppf(level, near))
     below = p < 0.5  # the rare side is 0: the low bound is the near one
     low, high = np.where(below, near_low, far_low), np.where(below, far_high, near_high)
