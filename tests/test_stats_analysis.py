@@ -51,6 +51,17 @@ def test_base_runs_are_compared_with_the_chat_run_of_their_own_variant(tmp_path)
     assert min(g["estimate"] for g in base_a) <= pooled_a["estimate"] <= max(g["estimate"] for g in base_a)
 
 
+def test_two_runs_of_one_frame_are_not_pooled_as_two_frames(tmp_path):
+    # a rerun of the chatlog frame would count it twice and show seed noise as heterogeneity
+    tables = [_table(tmp_path / name, kind="base", frame=frame, variant={}, seed=seed)
+              for name, frame, seed in (("chatlog-1", "chatlog", 1), ("chatlog-2", "chatlog", 2), ("forum", "forum", 3))]
+    analysis = analyse(tables, n_boot=100, n_perm=100)
+    assert analysis.pooled == []
+    assert any("not pooled across frames" in note and "chatlog" in note for note in analysis.notes)
+    distinct = analyse([tables[0], tables[2]], n_boot=100, n_perm=100)
+    assert {r["k"] for r in distinct.pooled} == {2} and not any("not pooled" in n for n in distinct.notes)
+
+
 def test_a_base_run_without_a_chat_run_of_its_variant_is_noted(tmp_path):
     base = _table(tmp_path / "base-B", kind="base", frame="chatlog", variant={"lab": "X"}, seed=1)
     chat = _table(tmp_path / "chat", kind="chat", frame="chat", variant={}, seed=2)

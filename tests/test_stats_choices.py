@@ -231,6 +231,11 @@ def test_no_pooling_with_one_frame_per_model_and_variant(tmp_path, capsys, score
     other = _write_score_run(tmp_path / "other", train, unmon, frame="forum", variant={"lab": "OtherLab"})
     _, md, _ = run_cli(capsys, "report", str(one), str(other), "--format", "md", "--boot", "200", "--perm", "200")
     assert "## Forced choice gap" in md and "pooled across frames" not in md
+    # a second run of the same frame is not a second frame
+    again = _write_score_run(tmp_path / "again", train * 0.9, unmon)
+    code, out, err = run_cli(capsys, "report", str(one), str(again), "--format", "json", "--boot", "200", "--perm", "200")
+    report = json.loads(out)
+    assert code == 0 and report["choice_pooled"] == [] and any("not pooled across frames" in n for n in report["notes"])
 
 
 def _plotted_figures(monkeypatch) -> dict[str, object]:

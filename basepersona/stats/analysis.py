@@ -169,7 +169,7 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
             analysis.gaps.append({**_identity(table), "outcome": outcome, **gap.as_dict(), "se_binomial": papers})
     _adjust(analysis.gaps, ["outcome"])
     analysis.pooled = _pool(tables, {outcome: [r for r in analysis.gaps if r["outcome"] == outcome]
-                                     for outcome in GAP_OUTCOMES}, confidence)
+                                     for outcome in GAP_OUTCOMES}, confidence, notes)
     for first, second in pairs:
         for outcome in GAP_OUTCOMES:
             result = difference_in_differences(gap_sums(first, outcome, training, unmonitored),
@@ -195,7 +195,7 @@ def _add_choices(analysis: Analysis, choices: Sequence[ChoiceRun], *, n_boot: in
         choices = _common_queries(choices, analysis.notes)
     analysis.choices, analysis.choice_gaps = analyse_choices(list(choices), training, unmonitored, confidence)
     _adjust(analysis.choice_gaps, [])
-    analysis.choice_pooled = _pool(choices, {"p_accept": analysis.choice_gaps}, confidence)
+    analysis.choice_pooled = _pool(choices, {"p_accept": analysis.choice_gaps}, confidence, analysis.notes)
     if len(choices) < 2:
         return
     kind, pairs = _pairs(choices, analysis.notes)
@@ -218,20 +218,28 @@ def _label(table: RunTable | ChoiceRun) -> str:
 
 
 def _pool(runs: Sequence[RunTable] | Sequence[ChoiceRun], gaps: dict[str, list[dict[str, Any]]],
-          confidence: float) -> list[dict[str, Any]]:
+          confidence: float, notes: list[str]) -> list[dict[str, Any]]:
     """Random-effects pooling of each model's gap over its frames, within one variant (needs two frames).
 
     gaps maps an outcome to its per-run gap rows (estimate and se, keyed by "run"); sampled label gaps
     and forced-choice p_accept gaps are pooled alike. Variants are different scenarios with different
     true gaps, so they are never pooled together; frames are the prompt-sensitivity axis whose spread
-    tau^2 and I^2 describe."""
-    groups: dict[tuple[str, str, str], list[str]] = {}
+    tau^2 and I^2 describe. Two runs of one frame (a rerun, another seed) would count that frame
+    twice and show their sampling noise as heterogeneity, so such a group is left out with a note."""
+    groups: dict[tuple[str, str, str], list[RunTable | ChoiceRun]] = {}
     for run in runs:
-        groups.setdefault((run.model, run.model_kind, run.variant), []).append(run.name)
+        groups.setdefault((run.model, run.model_kind, run.variant), []).append(run)
     pooled = []
-    for (model, kind, variant), names in groups.items():
-        if len(names) < 2:
+    for (model, kind, variant), members in groups.items():
+        if len(members) < 2:
             continue
+        frames = [run.frame for run in members]
+        repeated = sorted({frame for frame in frames if frames.count(frame) > 1})
+        if repeated:
+            notes.append(f"{model} ({variant}): not pooled across frames, as frame(s) {', '.join(repeated)} have "
+                         "several runs; report one run per frame to pool")
+            continue
+        names = [run.name for run in members]
         for outcome, outcome_gaps in gaps.items():
             rows = [r for r in outcome_gaps if r["run"] in names]
             result = dersimonian_laird([r["estimate"] for r in rows], [r["se"] ** 2 for r in rows], confidence)
