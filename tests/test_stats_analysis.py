@@ -10,7 +10,9 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 
 from basepersona.stats import gaps as gaps_module
-from basepersona.stats.analysis import analyse
+from basepersona.stats.analysis import _shared_query_covariance, analyse
+from basepersona.stats.gaps import gap_influence, gap_sums
+from basepersona.stats.meta import dersimonian_laird
 from basepersona.stats.synthetic import write_run
 from basepersona.stats.table import load_table
 from basepersona.store import load_run
@@ -49,6 +51,25 @@ def test_base_runs_are_compared_with_the_chat_run_of_their_own_variant(tmp_path)
     pooled_a = next(r for r in analysis.pooled if r["model"] == "llama-base" and r["variant"] == "default"
                     and r["outcome"] == "compliance")
     assert min(g["estimate"] for g in base_a) <= pooled_a["estimate"] <= max(g["estimate"] for g in base_a)
+
+
+def test_frames_sharing_queries_are_pooled_with_the_covariance_of_their_gaps(tmp_path):
+    # per-query training rates shared by both frames: a query that complies more does so in each frame
+    rng = np.random.default_rng(4)
+    training = rng.uniform(0.1, 0.9, len(QUERIES))
+    tables = [_table(tmp_path / frame, kind="base", frame=frame, variant={}, seed=seed, rates=(training, 0.3), n=8)
+              for frame, seed in (("chatlog", 1), ("forum", 2))]
+    analysis = analyse(tables, n_boot=100, n_perm=100)
+    row = next(r for r in analysis.pooled if r["outcome"] == "compliance")
+    gaps = [r for r in analysis.gaps if r["outcome"] == "compliance"]
+    # the covariance's diagonal is each gap's own clustered SE squared; off it, what the queries share
+    covariance = _shared_query_covariance([gap_influence(gap_sums(t, "compliance"), t.queries) for t in tables])
+    assert np.diag(covariance) == pytest.approx([g["se"] ** 2 for g in gaps], rel=1e-12)
+    assert covariance[0, 1] > 0.3 * np.sqrt(covariance[0, 0] * covariance[1, 1])
+    reference = dersimonian_laird([g["estimate"] for g in gaps], [g["se"] ** 2 for g in gaps], covariance=covariance)
+    independent = dersimonian_laird([g["estimate"] for g in gaps], [g["se"] ** 2 for g in gaps])
+    assert row["se"] == pytest.approx(reference.se, rel=1e-12) and row["se"] > independent.se
+    assert row["method"].endswith("covariance of shared queries")
 
 
 def test_two_runs_of_one_frame_are_not_pooled_as_two_frames(tmp_path):

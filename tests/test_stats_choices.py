@@ -184,7 +184,9 @@ def test_p_accept_gaps_are_pooled_across_frames_within_a_model_and_variant(tmp_p
     assert (row["model"], row["model_kind"], row["variant"], row["outcome"], row["k"]) == (
         "llama-base", "base", "default", "p_accept", 3)
     estimates, ses = zip(*(_frame_gap(train, unmon) for _, train in frames.values()))
-    reference = dersimonian_laird(estimates, np.square(ses))
+    # the frames share their queries: the gaps' covariance is that of the per-query differences over n
+    differences = np.array([train - unmon for _, train in frames.values()])
+    reference = dersimonian_laird(estimates, np.square(ses), covariance=np.cov(differences) / len(QUERIES))
     assert reference.tau2 > 0 and reference.interval == "HKSJ t"  # the frames disagree: a real random-effects case
     for key in ("estimate", "se", "low", "high", "p_value", "tau2", "i2", "q", "q_p_value", "fixed_estimate"):
         assert row[key] == pytest.approx(getattr(reference, key), rel=1e-9, abs=1e-12), key
@@ -198,16 +200,23 @@ def test_p_accept_gaps_are_pooled_across_frames_within_a_model_and_variant(tmp_p
     assert len(pooled_rows) == 1 and float(pooled_rows[0]["estimate"]) == pytest.approx(reference.estimate)
 
 
-def test_pooling_without_heterogeneity_is_the_inverse_variance_mean(tmp_path, capsys):
-    rng = np.random.default_rng(5)
-    unmon = rng.uniform(0.2, 0.6, len(QUERIES))
-    pattern = np.linspace(-1.5, 1.5, len(QUERIES))
-    trains = [unmon + 0.10 + 0.03 * pattern, unmon + 0.11 + 0.06 * rng.permutation(pattern)]
+def _two_frame_pooled_row(tmp_path, capsys, unmon, trains) -> dict:
     runs = [_write_score_run(tmp_path / frame, train, unmon, frame=frame)
             for frame, train in zip(("chatlog", "forum"), trains)]
     code, out, err = run_cli(capsys, "report", *map(str, runs), "--format", "json")
     assert code == 0, err
     (row,) = json.loads(out)["choice_pooled"]
+    return row
+
+
+def test_pooling_uncorrelated_frames_without_heterogeneity_is_the_inverse_variance_mean(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    unmon = rng.uniform(0.2, 0.6, len(QUERIES))
+    pattern = np.linspace(-1.5, 1.5, len(QUERIES))
+    other = rng.normal(size=len(QUERIES))
+    other -= other.mean() + pattern * (other @ pattern) / (pattern @ pattern)  # centred, orthogonal to pattern
+    trains = [unmon + 0.10 + 0.03 * pattern, unmon + 0.11 + 0.06 * other / other.std()]
+    row = _two_frame_pooled_row(tmp_path, capsys, unmon, trains)
     estimates, ses = map(np.array, zip(*(_frame_gap(train, unmon) for train in trains)))
     weights = 1 / ses ** 2
     fixed = float(np.sum(weights * estimates) / np.sum(weights))
@@ -220,6 +229,34 @@ def test_pooling_without_heterogeneity_is_the_inverse_variance_mean(tmp_path, ca
     assert (row["low"], row["high"]) == pytest.approx((fixed - half, fixed + half), rel=1e-9)
     assert row["q"] == pytest.approx(q, rel=1e-9)
     assert row["p_value"] == pytest.approx(2 * stats.t.sf(abs(fixed) / se, 1), rel=1e-9)
+
+
+def test_pooling_correlated_frames_uses_their_covariance(tmp_path, capsys):
+    """Two frames whose per-query gaps move together, against the closed forms for two estimates.
+
+    Variances a, b, covariance c, weights 1/a and 1/b: Q = (g1 - g2)^2 / (a + b) as usual, but its mean
+    without heterogeneity is (a + b - 2c) / (a + b), not 1, and it is that times a chi-square on 1 df;
+    the pooled gap's variance is (a + b + 2c) ab / (a + b)^2, not ab / (a + b).
+    """
+    rng = np.random.default_rng(8)
+    unmon = rng.uniform(0.2, 0.6, len(QUERIES))
+    shared = rng.normal(0, 0.05, len(QUERIES))  # what a query does to the gap in every frame
+    trains = [np.clip(unmon + 0.10 + shared + rng.normal(0, 0.01, len(QUERIES)), 0.01, 0.99),
+              np.clip(unmon + 0.10 + 1.5 * shared + rng.normal(0, 0.02, len(QUERIES)), 0.01, 0.99)]
+    row = _two_frame_pooled_row(tmp_path, capsys, unmon, trains)
+    (g1, se1), (g2, se2) = (_frame_gap(train, unmon) for train in trains)
+    a, b = se1 ** 2, se2 ** 2
+    c = float(np.cov(trains[0] - unmon, trains[1] - unmon)[0, 1] / len(QUERIES))
+    assert c > 0.5 * math.sqrt(a * b)  # strongly correlated frames
+    q, expected = (g1 - g2) ** 2 / (a + b), (a + b - 2 * c) / (a + b)
+    assert row["q"] == pytest.approx(q, rel=1e-9) and q < expected and row["tau2"] == 0
+    assert row["q_p_value"] == pytest.approx(stats.chi2.sf(q / expected, 1), rel=1e-9)
+    assert row["estimate"] == pytest.approx((g1 / a + g2 / b) / (1 / a + 1 / b), rel=1e-9)
+    model_variance = (a + b + 2 * c) * a * b / (a + b) ** 2
+    spread = q * a * b / (a + b)  # Hartung-Knapp, two frames
+    assert row["se"] == pytest.approx(math.sqrt(max(model_variance, spread)), rel=1e-9)
+    assert row["se"] > math.sqrt(a * b / (a + b))  # wider than pooling them as independent
+    assert "covariance of shared queries" in row["method"]
 
 
 def test_no_pooling_with_one_frame_per_model_and_variant(tmp_path, capsys, scores):

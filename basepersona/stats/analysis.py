@@ -9,8 +9,9 @@ import numpy as np
 
 from ..errors import UserError
 from .choices import ChoiceRun, analyse_choices, paired_gap_sums
+from .choices import gap_influence as choice_gap_influence
 from .did import difference_in_differences
-from .gaps import SCALE, binomial_gap_se, gap_sums, paired_gap
+from .gaps import SCALE, binomial_gap_se, gap_influence, gap_sums, paired_gap
 from .intervals import CONFIDENCE, proportion
 from .meta import METHOD as POOLING_METHOD
 from .meta import dersimonian_laird
@@ -155,6 +156,7 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
         runs=[{**_identity(t), "judge": t.judge, "samples": t.n_samples, "queries": len(t.queries),
                "conditions": t.conditions} for t in tables],
         notes=notes)
+    influences: dict[str, dict[str, dict[str, float]]] = {}  # outcome -> run -> query -> influence on its gap
     for table in tables:
         for condition in table.conditions:
             analysis.categories.append(_categories(table, condition))
@@ -167,9 +169,11 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
             gap = paired_gap(sums, method="binomial_se" if method == "binomial_se" else "auto", confidence=confidence)
             papers = binomial_gap_se(sums) if sums.nt.sum() and sums.nu.sum() else np.nan
             analysis.gaps.append({**_identity(table), "outcome": outcome, **gap.as_dict(), "se_binomial": papers})
+            if method != "binomial_se":  # the papers' SE treats samples as independent: so does its pooling
+                influences.setdefault(outcome, {})[table.name] = gap_influence(sums, table.queries)
     _adjust(analysis.gaps, ["outcome"])
     analysis.pooled = _pool(tables, {outcome: [r for r in analysis.gaps if r["outcome"] == outcome]
-                                     for outcome in GAP_OUTCOMES}, confidence, notes)
+                                     for outcome in GAP_OUTCOMES}, confidence, notes, influences)
     for first, second in pairs:
         for outcome in GAP_OUTCOMES:
             result = difference_in_differences(gap_sums(first, outcome, training, unmonitored),
@@ -195,7 +199,8 @@ def _add_choices(analysis: Analysis, choices: Sequence[ChoiceRun], *, n_boot: in
         choices = _common_queries(choices, analysis.notes)
     analysis.choices, analysis.choice_gaps = analyse_choices(list(choices), training, unmonitored, confidence)
     _adjust(analysis.choice_gaps, [])
-    analysis.choice_pooled = _pool(choices, {"p_accept": analysis.choice_gaps}, confidence, analysis.notes)
+    influences = {"p_accept": {run.name: choice_gap_influence(run, training, unmonitored) for run in choices}}
+    analysis.choice_pooled = _pool(choices, {"p_accept": analysis.choice_gaps}, confidence, analysis.notes, influences)
     if len(choices) < 2:
         return
     kind, pairs = _pairs(choices, analysis.notes)
@@ -218,14 +223,19 @@ def _label(table: RunTable | ChoiceRun) -> str:
 
 
 def _pool(runs: Sequence[RunTable] | Sequence[ChoiceRun], gaps: dict[str, list[dict[str, Any]]],
-          confidence: float, notes: list[str]) -> list[dict[str, Any]]:
+          confidence: float, notes: list[str],
+          influences: dict[str, dict[str, dict[str, float]]] | None = None) -> list[dict[str, Any]]:
     """Random-effects pooling of each model's gap over its frames, within one variant (needs two frames).
 
     gaps maps an outcome to its per-run gap rows (estimate and se, keyed by "run"); sampled label gaps
     and forced-choice p_accept gaps are pooled alike. Variants are different scenarios with different
     true gaps, so they are never pooled together; frames are the prompt-sensitivity axis whose spread
     tau^2 and I^2 describe. Two runs of one frame (a rerun, another seed) would count that frame
-    twice and show their sampling noise as heterogeneity, so such a group is left out with a note."""
+    twice and show their sampling noise as heterogeneity, so such a group is left out with a note.
+
+    The frames of a study are scored on the same queries, so their gaps covary (a query that shows a
+    large gap in one frame tends to in another). influences (outcome -> run -> query -> influence on
+    the run's gap) give that covariance; without them the frames are pooled as independent."""
     groups: dict[tuple[str, str, str], list[RunTable | ChoiceRun]] = {}
     for run in runs:
         groups.setdefault((run.model, run.model_kind, run.variant), []).append(run)
@@ -242,10 +252,25 @@ def _pool(runs: Sequence[RunTable] | Sequence[ChoiceRun], gaps: dict[str, list[d
         names = [run.name for run in members]
         for outcome, outcome_gaps in gaps.items():
             rows = [r for r in outcome_gaps if r["run"] in names]
-            result = dersimonian_laird([r["estimate"] for r in rows], [r["se"] ** 2 for r in rows], confidence)
+            by_run = (influences or {}).get(outcome, {})
+            covariance = (_shared_query_covariance([by_run[r["run"]] for r in rows])
+                          if all(r["run"] in by_run for r in rows) else None)
+            result = dersimonian_laird([r["estimate"] for r in rows], [r["se"] ** 2 for r in rows], confidence,
+                                       covariance=covariance)
             pooled.append({"model": model, "model_kind": kind, "variant": variant, "outcome": outcome,
                            **result.as_dict()})
     return pooled
+
+
+def _shared_query_covariance(influences: list[dict[str, float]]) -> np.ndarray:
+    """Sampling covariance of runs' gaps from their per-query influences: the cluster-robust variance
+    (each gap's own G / (G - 1) factor, so the diagonal is each gap's SE squared) extended to pairs."""
+    queries = sorted(set().union(*influences))
+    matrix = np.array([[influence.get(q, 0.0) for q in queries] for influence in influences])
+    counts = np.array([len(influence) for influence in influences], float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.sqrt(counts / (counts - 1))
+    return np.outer(factor, factor) * (matrix @ matrix.T)
 
 
 def _correct(analysis: Analysis, accuracy: dict[str, Any], confidence: float) -> None:

@@ -127,6 +127,17 @@ def paired_gap(run: ChoiceRun, training: str, unmonitored: str, confidence: floa
     return row
 
 
+def gap_influence(run: ChoiceRun, training: str, unmonitored: str) -> dict[str, float]:
+    """Each paired query's influence on the p_accept gap, (d_q - mean d) / n: the paired t's SE is
+    sqrt(n / (n - 1) * sum of their squares), as with sampled gaps (gaps.gap_influence)."""
+    first, second = run.p_accept.get(training, {}), run.p_accept.get(unmonitored, {})
+    differences = {q: first[q] - second[q] for q in first if q in second}
+    if not differences:
+        return {}
+    mean = sum(differences.values()) / len(differences)
+    return {q: (d - mean) / len(differences) for q, d in differences.items()}
+
+
 def analyse_choices(runs: list[ChoiceRun], training: str, unmonitored: str,
                     confidence: float = CONFIDENCE) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(per run x condition mean p_accept rows, per run paired gap rows)."""

@@ -41,6 +41,16 @@ def query_contributions(sums: GapSums) -> tuple[float, np.ndarray, np.ndarray]:
     return pt - pu, share, influence
 
 
+def gap_influence(sums: GapSums, query_ids: list[str]) -> dict[str, float]:
+    """Each query's influence on the gap (query_contributions), for the queries with samples: what two
+    runs' gaps share through their common queries (stats/analysis.py pools frames with it)."""
+    if sums.nt.sum() == 0 or sums.nu.sum() == 0:
+        return {}  # no gap (a condition without samples): nothing to share
+    present = (sums.nt > 0) | (sums.nu > 0)
+    influence = query_contributions(sums)[2]
+    return {query: float(value) for query, value, keep in zip(query_ids, influence, present) if keep}
+
+
 def clustered_se(influence: np.ndarray, present: np.ndarray) -> float:
     clusters = int(present.sum())
     if clusters < 2:
