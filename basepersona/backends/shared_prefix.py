@@ -47,7 +47,8 @@ class SharedPrefixCache(Cache):
         self.length = 0  # generated positions stored per row
         self.layers = []
 
-    def update(self, key_states, value_states, layer_idx, cache_kwargs=None):
+    def update(self, key_states, value_states, layer_idx, cache_kwargs=None, **kwargs):
+        # transformers <= 5.23 passes ``cache_kwargs``, 5.24 ``kwargs=``; neither carries anything we need
         keys, values = self._store(key_states, value_states, layer_idx)
         return _split(self.prefix[layer_idx], self.prompt_length, keys, values)
 
@@ -107,7 +108,7 @@ class GroupedPrefixCache(SharedPrefixCache):
         self.prompt_lengths = list(prompt_lengths)
         self.row_prompts = list(row_prompts)
 
-    def update(self, key_states, value_states, layer_idx, cache_kwargs=None):
+    def update(self, key_states, value_states, layer_idx, cache_kwargs=None, **kwargs):
         keys, values = self._store(key_states, value_states, layer_idx)
         key_parts, value_parts = [], []
         for prompt, rows in self._runs():
