@@ -43,9 +43,10 @@ _register_stage_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user errors become one red line and exit status 2, never a traceback."""
+    """Console entry point. Exit codes: 0 success; 1 a check failed (e.g. ``frames lint`` found errors);
+    2 a user error (one red line, never a traceback); 130 interrupted."""
     try:
-        cli.main(args=argv, prog_name="basepersona", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="basepersona", standalone_mode=False)
     except UserError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -57,3 +58,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    # Outside standalone mode click *returns* the code of ``ctx.exit(n)`` / ``raise Exit(n)`` instead of
+    # exiting; commands themselves return None. Dropping it made every documented failure exit 0.
+    sys.exit(result if isinstance(result, int) else 0)
