@@ -69,6 +69,7 @@ class TransformersBackend:
         self.eos_ids = self._eos_ids()
         self.banned_ids = self._banned_ids()
         self._prefix: tuple[tuple[int, ...], Any] | None = None  # (token ids, 1-row KV cache)
+        self._logit_log: dict[tuple[int, int, int], tuple[torch.Tensor, int]] | None = None  # self-check only
 
     # -- protocol ------------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
@@ -203,6 +204,9 @@ class TransformersBackend:
             if self.banned_ids is not None:
                 logits.index_fill_(-1, self.banned_ids, float("-inf"))
             chosen = choose_tokens(logits, params, [row.stream for row in active]).tolist()
+            if self._logit_log is not None:
+                for row, row_logits, token in zip(active, logits, chosen):
+                    self._logit_log[(row.request_index, row.seed_index, step)] = (row_logits.float().clone(), token)
             keep = []
             for position, (row, token) in enumerate(zip(active, chosen)):
                 if self._advance(row, token, params.max_new_tokens):
@@ -244,6 +248,50 @@ class TransformersBackend:
                           finish_reason=row.finish_reason or "length", stop_sequence=row.stop_sequence,
                           prompt_tokens=prompt_tokens, seconds=seconds)
 
+    # -- self-check --------------------------------------------------------------------------------
+    def decode_path_problems(self, steps: int = 3) -> tuple[str | None, str | None]:
+        """(why the fast decode path fails, why the plain one fails), None where a path works.
+
+        The fast path leans on transformers internals (a ``Cache`` subclass whose ``update`` the
+        attention calls, attention chosen through ``config._attn_implementation``). A transformers
+        release that changes either would crash mid-forward or, worse, decode wrongly. So the same
+        probe prompts are greedy-decoded on both paths before any real sample, and the fast path
+        counts as working only if it runs and its logits match the plain DynamicCache decode.
+        """
+        fast_wanted = self.shared_prefix_attention, self.transposed_linears
+        try:
+            self.shared_prefix_attention = self.transposed_linears = False
+            try:
+                plain = self._probe_logits(steps)
+            except Exception as exc:  # noqa: BLE001 - any failure means the path cannot be used
+                return _first_line(exc), _first_line(exc)
+        finally:
+            self.shared_prefix_attention, self.transposed_linears = fast_wanted
+        if not any(fast_wanted):
+            return None, None
+        try:
+            fast = self._probe_logits(steps)
+        except Exception as exc:  # noqa: BLE001
+            return _first_line(exc), None
+        return _logit_mismatch(fast, plain, self.model.dtype), None
+
+    def _probe_logits(self, steps: int) -> list[dict[tuple[int, int, int], tuple[torch.Tensor, int]]]:
+        """Per call, each row's logits and chosen token at every greedy step: two rows of one prompt
+        (shared-prefix cache), then rows of two prompts together (grouped cache)."""
+        params = SamplingParams(temperature=0.0, max_new_tokens=steps)
+        calls = ([SampleRequest(_PROBE_PROMPTS[0], (0, 1))],
+                 [SampleRequest(_PROBE_PROMPTS[0], (0,)), SampleRequest(_PROBE_PROMPTS[1], (0, 1))])
+        logs = []
+        for requests in calls:
+            self._logit_log = {}
+            try:
+                for _ in self.sample(requests, params):
+                    pass
+                logs.append(self._logit_log)
+            finally:
+                self._logit_log = None
+        return logs
+
     # -- vocabulary --------------------------------------------------------------------------------
     def _eos_ids(self) -> set[int]:
         ids: set[int] = set()
@@ -263,3 +311,39 @@ class TransformersBackend:
         vocab_size = self.model.get_output_embeddings().weight.shape[0]
         banned = sorted(i for i in special - self.eos_ids if 0 <= i < vocab_size)
         return torch.tensor(banned, dtype=torch.long, device=self.device) if banned else None
+
+
+# Two prompts sharing a prefix, of different lengths, as frames render them (text, then a speaker mark).
+_PROBE_PROMPTS = ("Conversation export.\n\nUser: Please say hello.\n\nAssistant:",
+                  "Conversation export.\n\nUser: Which city is the capital of France, and why?\n\nAssistant:")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _logit_mismatch(fast: list[dict], plain: list[dict], dtype: torch.dtype) -> str | None:
+    """Why ``fast`` and ``plain`` probe logits disagree, or None. A row is compared step by step until
+    its greedy tokens part (after a legitimate near-tie flip the two texts simply differ)."""
+    # reordered float arithmetic differs in the last bits; 16-bit types round far more coarsely
+    relative = 1e-3 if dtype == torch.float32 else 5e-2
+    for fast_call, plain_call in zip(fast, plain):
+        if not fast_call or not plain_call:
+            return "the probe decoded nothing"
+        parted: set[tuple[int, int]] = set()
+        for key in sorted(fast_call.keys() & plain_call.keys(), key=lambda k: (k[2], k[0], k[1])):
+            row = key[:2]
+            if row in parted:
+                continue
+            (fast_logits, fast_token), (plain_logits, plain_token) = fast_call[key], plain_call[key]
+            finite = torch.isfinite(plain_logits)
+            if not torch.equal(finite, torch.isfinite(fast_logits)):
+                return f"its banned-token mask differs at probe step {key[2]}"
+            difference = (fast_logits[finite] - plain_logits[finite]).abs().max().item()
+            scale = 1.0 + plain_logits[finite].abs().max().item()
+            if not difference <= relative * scale:  # written this way round so NaN fails too
+                return f"its logits differ from plain decoding by {difference:.3g} at probe step {key[2]}"
+            if fast_token != plain_token:
+                parted.add(row)
+    return None

@@ -9,6 +9,7 @@ import torch
 from ..errors import UserError
 from ..models import resolve_model
 from .base import ModelInfo
+from .decode_check import ensure_decode_path
 from .tokenizer_cache import load_tokenizer
 from .transformers_backend import TransformersBackend
 
@@ -76,6 +77,8 @@ def load_transformers_backend(
         extra={"kind": resolved.kind_hint or ("chat" if has_template else "base"), "dtype": str(torch_dtype).removeprefix("torch."),
                "device": device, "architecture": type(loaded).__name__},
     )
-    return TransformersBackend(loaded, tokenizer, info, max_batch=max_batch,
-                               shared_prefix_attention=shared_prefix_attention,
-                               transposed_linears=transposed_linears)
+    backend = TransformersBackend(loaded, tokenizer, info, max_batch=max_batch,
+                                  shared_prefix_attention=shared_prefix_attention,
+                                  transposed_linears=transposed_linears)
+    ensure_decode_path(backend, announce)
+    return backend
