@@ -7,6 +7,7 @@ internals the fast path relies on (named in each test); the models and the check
 from __future__ import annotations
 
 import contextlib
+import importlib
 
 import pytest
 import transformers
@@ -23,7 +24,9 @@ REQUESTS = [SampleRequest("User: hello\nAssistant:", (1, 2, 3)), SampleRequest("
 
 
 def _load(model_dir, **options):
+    """Load with the self-check on (outside the tested range it runs by default)."""
     messages: list[str] = []
+    options.setdefault("verify_decode", "always")
     backend = load_backend(str(model_dir), device="cpu", announce=messages.append, **options)
     return backend, messages
 
@@ -105,6 +108,26 @@ def test_when_plain_decoding_breaks_too_the_load_is_refused_with_one_line(tiny_b
     assert f"transformers {transformers.__version__}" in message and "pip install 'transformers" in message
 
 
-def test_the_check_is_skipped_work_when_the_fast_path_is_switched_off(tiny_base_dir):
+def test_the_check_has_nothing_to_do_when_the_fast_path_is_switched_off(tiny_base_dir):
     backend, messages = _load(tiny_base_dir, shared_prefix_attention=False, transposed_linears=False)
     assert messages == [] and backend.decode_path_problems() == (None, None)
+
+
+def test_inside_the_tested_range_auto_mode_trusts_ci_and_skips_the_probe(tiny_base_dir, monkeypatch):
+    monkeypatch.setattr(shared_prefix, "_prompt_attention", None)  # would fail any probe
+    backend, messages = _load(tiny_base_dir, verify_decode="auto")
+    assert backend.shared_prefix_attention and messages == []
+
+
+def test_outside_the_tested_range_auto_mode_probes_and_says_so(tiny_base_dir, monkeypatch):
+    # the module object as the loader will import it (the suite's other tests may have replaced it)
+    monkeypatch.setattr(importlib.import_module("transformers"), "__version__", "99.0.0")
+    backend, messages = _load(tiny_base_dir, verify_decode="auto")
+    assert backend.shared_prefix_attention
+    assert messages == [f"note: transformers 99.0.0 is outside basepersona's tested range "
+                        f"({declared_range('transformers')}); the fast sampler's self-check passed"]
+
+
+def test_an_unknown_verify_mode_is_a_one_line_error(tiny_base_dir):
+    with pytest.raises(UserError, match="verify_decode='sometimes' is not a mode"):
+        _load(tiny_base_dir, verify_decode="sometimes")

@@ -11,7 +11,7 @@ __all__ = ["Backend", "Completion", "ModelInfo", "SampleRequest", "SamplingParam
 
 
 TRANSFORMERS_OPTIONS = ("device", "dtype", "trust_remote_code", "revision", "max_batch", "shared_prefix_attention",
-                        "transposed_linears", "announce")
+                        "transposed_linears", "verify_decode", "announce")
 
 
 def _transformers(model: str | None, **options: Any) -> Backend:

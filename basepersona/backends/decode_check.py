@@ -38,11 +38,22 @@ def inside_tested_range(package: str, version: str) -> bool:
     return not declared or SpecifierSet(declared).contains(version, prereleases=True)
 
 
-def ensure_decode_path(backend: Any, announce: Callable[[str], None] = print) -> None:
-    """Switch ``backend`` (a TransformersBackend) to a decode path that works, or raise UserError."""
+VERIFY_MODES = ("auto", "always", "never")
+
+
+def ensure_decode_path(backend: Any, announce: Callable[[str], None] = print, verify: str = "auto") -> None:
+    """Switch ``backend`` (a TransformersBackend) to a decode path that works, or raise UserError.
+
+    ``verify``: "auto" probes only when transformers is outside the tested range (inside it, CI has
+    run the fast path against plain decoding; the probe costs a few seconds of a warm load),
+    "always" probes on every load, "never" trusts the installation."""
     import transformers
 
+    if verify not in VERIFY_MODES:
+        raise UserError(f"verify_decode={verify!r} is not a mode; use one of: {', '.join(VERIFY_MODES)}")
     version, tested = transformers.__version__, tested_range("transformers") or "unknown"
+    if verify == "never" or (verify == "auto" and inside_tested_range("transformers", version)):
+        return
     fast_problem, plain_problem = backend.decode_path_problems()
     if plain_problem is not None:
         raise UserError(f"transformers {version} cannot decode with basepersona ({plain_problem}); "

@@ -249,7 +249,7 @@ class TransformersBackend:
                           prompt_tokens=prompt_tokens, seconds=seconds)
 
     # -- self-check --------------------------------------------------------------------------------
-    def decode_path_problems(self, steps: int = 3) -> tuple[str | None, str | None]:
+    def decode_path_problems(self, steps: int = 2) -> tuple[str | None, str | None]:
         """(why the fast decode path fails, why the plain one fails), None where a path works.
 
         The fast path leans on transformers internals (a ``Cache`` subclass whose ``update`` the

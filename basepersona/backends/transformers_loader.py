@@ -46,6 +46,7 @@ def load_transformers_backend(
     max_batch: int = 32,
     shared_prefix_attention: bool = True,
     transposed_linears: bool = True,
+    verify_decode: str = "auto",
     announce: Callable[[str], None] = print,
 ) -> TransformersBackend:
     from transformers import AutoModelForCausalLM
@@ -80,5 +81,5 @@ def load_transformers_backend(
     backend = TransformersBackend(loaded, tokenizer, info, max_batch=max_batch,
                                   shared_prefix_attention=shared_prefix_attention,
                                   transposed_linears=transposed_linears)
-    ensure_decode_path(backend, announce)
+    ensure_decode_path(backend, announce, verify_decode)
     return backend
