@@ -59,5 +59,6 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     # Outside standalone mode click *returns* the code of ``ctx.exit(n)`` / ``raise Exit(n)`` instead of
-    # exiting; commands themselves return None. Dropping it made every documented failure exit 0.
-    sys.exit(result if isinstance(result, int) else 0)
+    # exiting (commands themselves return None); dropping it made every documented failure exit 0.
+    if isinstance(result, int) and result != 0:
+        sys.exit(result)
