@@ -133,7 +133,7 @@ def plan(gap, target_power, icc, samples, queries, rate, pair_corr, alpha, did, 
     if queries is not None:
         m = samples or 1
         effect = detectable_effect(queries, target_power, m, assumptions)
-        if effect != effect:
+        if effect == float("inf"):
             console.print(f"no {what} up to the largest possible is detected with power {target_power} by "
                           f"{queries} queries × {m} samples")
         else:
