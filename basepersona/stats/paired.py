@@ -1,0 +1,94 @@
+"""A boundary-respecting interval for a paired, query-clustered difference of two rates (MOVER).
+
+Many tables at once: every argument is (tables x queries). The difference p1 - p2 gets Zou and
+Donner's MOVER interval (method of variance estimates recovery; for one sample per query it is
+Newcombe's hybrid score interval for paired proportions, his method 10):
+
+    low  = d - sqrt((p1 - l1)^2 + (u2 - p2)^2 - 2 r (p1 - l1)(u2 - p2))
+    high = d + sqrt((u1 - p1)^2 + (p2 - l2)^2 - 2 r (u1 - p1)(p2 - l2))
+
+with (l, u) each rate's own interval (Wilson with one sample per query, the query-clustered Wilson
+of intervals.py otherwise) and r the correlation of the two rate estimates over queries (from their
+per-query influences, so the query clusters and the pairing both enter). Because each rate's bounds
+lie in [0, 1], the difference's bounds lie in [-1, 1]; because a rate of 0 still has an upper bound
+above 0, a table without a single success gets a real interval instead of the Wald [0, 0].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import optimize
+
+from .intervals import CONFIDENCE, clustered_wilson, wilson_interval
+
+
+def rate_bounds(successes, counts, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """Each table's rate interval as the rates table prints it: Wilson when no query has two samples,
+    query-clustered Wilson otherwise (NaN with fewer than two queries there)."""
+    successes, counts = np.atleast_2d(np.asarray(successes, float)), np.atleast_2d(np.asarray(counts, float))
+    independent = counts.max(axis=1) <= 1
+    low, high = wilson_interval(successes.sum(axis=1), counts.sum(axis=1), confidence)
+    clustered = ~independent & ((counts > 0).sum(axis=1) >= 2)
+    if clustered.any():
+        c_low, c_high = clustered_wilson(successes[clustered], counts[clustered], confidence)[:2]
+        low, high = low.copy(), high.copy()
+        low[clustered], high[clustered] = c_low, c_high
+    unusable = ~independent & ~clustered
+    return np.where(unusable, np.nan, low), np.where(unusable, np.nan, high)
+
+
+def influences(successes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rates and per-query influences (y_q - p n_q) / N of sum(y) / sum(n), per table."""
+    total = counts.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = successes.sum(axis=1) / total
+        return rate, (successes - rate[:, None] * counts) / total[:, None]
+
+
+def correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Correlation of two estimates from their per-query influences (0 where either does not vary)."""
+    covariance = np.sum(first * second, axis=1)
+    scale = np.sqrt(np.sum(first ** 2, axis=1) * np.sum(second ** 2, axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(scale > 0, np.clip(covariance / scale, -1, 1), 0.0)
+
+
+def mover(first, first_low, first_high, second, second_low, second_high, r):
+    """MOVER bounds of first - second from each estimate's bounds and their correlation r."""
+    below_1, above_1 = first - first_low, first_high - first
+    below_2, above_2 = second - second_low, second_high - second
+    difference = first - second
+    low = difference - np.sqrt(np.maximum(below_1 ** 2 + above_2 ** 2 - 2 * r * below_1 * above_2, 0))
+    high = difference + np.sqrt(np.maximum(above_1 ** 2 + below_2 ** 2 - 2 * r * above_1 * below_2, 0))
+    return low, high
+
+
+def gap_bounds(yt, nt, yu, nu, confidence: float = CONFIDENCE):
+    """(gap, low, high, r) per table for rate(training) - rate(unmonitored), paired by query."""
+    yt, nt, yu, nu = (np.atleast_2d(np.asarray(x, float)) for x in (yt, nt, yu, nu))
+    pt, influence_t = influences(yt, nt)
+    pu, influence_u = influences(yu, nu)
+    r = correlation(np.nan_to_num(influence_t), np.nan_to_num(influence_u))
+    low_t, high_t = rate_bounds(yt, nt, confidence)
+    low_u, high_u = rate_bounds(yu, nu, confidence)
+    low, high = mover(pt, low_t, high_t, pu, low_u, high_u, r)
+    return pt - pu, np.clip(low, -1, 1), np.clip(high, -1, 1), r
+
+
+def inverted_p_value(bounds_at, estimate: float) -> float:
+    """Two-sided p-value of "no difference" from an interval: 1 - the largest confidence whose interval
+    still excludes 0. bounds_at(confidence) -> (low, high). The test then agrees with the interval
+    at every level: p < 1 - confidence exactly when the interval excludes 0."""
+    if not np.isfinite(estimate) or estimate == 0:
+        return 1.0
+
+    def excess(confidence: float) -> float:  # > 0 while the interval excludes 0
+        low, high = bounds_at(confidence)
+        return float(low if estimate > 0 else -high)
+
+    smallest, largest = 1e-9, 1 - 1e-12
+    if excess(smallest) <= 0:
+        return 1.0
+    if excess(largest) > 0:
+        return 1 - largest
+    return 1 - optimize.brentq(excess, smallest, largest, xtol=1e-10)
