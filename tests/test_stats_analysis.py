@@ -90,7 +90,7 @@ def test_a_base_run_without_a_chat_run_of_its_variant_is_noted(tmp_path):
     assert analysis.comparisons == [] and any("no chat run with variant" in note for note in analysis.notes)
 
 
-def test_one_sample_per_query_uses_exact_mcnemar_and_runs_each_exact_test_once(tmp_path, monkeypatch):
+def test_one_sample_per_query_keeps_exact_mcnemar_beside_the_interval_test_and_runs_each_once(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     queries = [f"q{i:03d}" for i in range(400)]
     paths = [write_run(tmp_path / kind, rates={"training": rng.random(400) * 0.6, "unmonitored": rng.random(400) * 0.4},
@@ -109,16 +109,17 @@ def test_one_sample_per_query_uses_exact_mcnemar_and_runs_each_exact_test_once(t
     monkeypatch.setattr(gaps_module.stats, "fisher_exact", counting("fisher", fisher))
     monkeypatch.setattr(gaps_module.stats, "boschloo_exact", counting("boschloo", boschloo))
     analysis = analyse(tables, n_boot=200, n_perm=200)
-    assert calls == {"fisher": 4, "boschloo": 0}  # 2 runs x 2 outcomes, each once; 400 per arm > Boschloo's limit
+    # 2 runs x 2 outcomes x 2 denominators, each once; 400 per arm > Boschloo's limit
+    assert calls == {"fisher": 8, "boschloo": 0}
     table = tables[0]
     row = next(r for r in analysis.gaps if r["run"] == table.name and r["outcome"] == "compliance")
-    assert row["test"].startswith("exact McNemar") and "boschloo_p" not in row["exact"]
+    assert row["test"] == "interval inverted (paired MOVER)" and "boschloo_p" not in row["exact"]
     yt, nt = table.query_sums("compliance", "training")
     yu, nu = table.query_sums("compliance", "unmonitored")
     both = (nt == 1) & (nu == 1)
     pairs = [[np.sum(both & (yt == 1) & (yu == 1)), np.sum(both & (yt == 1) & (yu == 0))],
              [np.sum(both & (yt == 0) & (yu == 1)), np.sum(both & (yt == 0) & (yu == 0))]]
-    assert row["p_value"] == pytest.approx(mcnemar(pairs, exact=True).pvalue, abs=1e-9)
+    assert row["exact"]["mcnemar_exact_p"] == pytest.approx(mcnemar(pairs, exact=True).pvalue, abs=1e-9)
     assert row["se_binomial"] == pytest.approx(np.hypot(*(np.sqrt(p * (1 - p) / n) for p, n in (
         (yt.sum() / nt.sum(), nt.sum()), (yu.sum() / nu.sum(), nu.sum())))), rel=1e-12)
 

@@ -93,7 +93,9 @@ def report(runs, fmt, out_path, plot_path, **options):
 
     analysis = _analyse(runs, **options)
     text = render(analysis, fmt)
-    if out_path is None:
+    if out_path is None and fmt == "md" and console.is_terminal:
+        print_analysis(analysis, console)  # a person at a terminal gets the tables drawn, not Markdown source
+    elif out_path is None:
         click.echo(text, nl=False)
     else:
         print_analysis(analysis, err_console)
@@ -103,8 +105,11 @@ def report(runs, fmt, out_path, plot_path, **options):
     if plot_path is not None:
         from ..plots import plot_report
 
-        for written in plot_report(analysis, plot_path):
+        skipped: list[str] = []
+        for written in plot_report(analysis, plot_path, skipped):
             err_console.print(f"plot written to {written}")
+        for reason in skipped:
+            err_console.print(f"[yellow]{reason}[/]")
 
 
 @click.command("plan")
@@ -186,7 +191,10 @@ def write_study_report(out_dir: Path, runs, *, judge: str | None = None, n_boot:
     try:
         from ..plots import plot_report
 
-        written += plot_report(analysis, out_dir / "report.png")
+        skipped: list[str] = []
+        written += plot_report(analysis, out_dir / "report.png", skipped)
+        for reason in skipped:
+            err_console.print(f"[yellow]{reason}[/]")
     except UserError as exc:  # matplotlib missing: the tables are still written
         err_console.print(f"[yellow]no plots:[/] {exc}")
     err_console.print("study report: " + ", ".join(str(p) for p in written))

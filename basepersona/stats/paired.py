@@ -17,7 +17,7 @@ above 0, a table without a single success gets a real interval instead of the Wa
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, stats
 
 from .intervals import CONFIDENCE, clustered_wilson, wilson_interval
 
@@ -63,6 +63,21 @@ def mover(first, first_low, first_high, second, second_low, second_high, r):
     return low, high
 
 
+def with_t_interval(estimate, low, high, influence, n_queries, confidence: float, limit: float):
+    """The union of an interval with estimate +- t_{G-1} x the cluster-robust SE, clipped to +-limit.
+
+    MOVER rests on each rate's interval and errs wide where outcomes are rare; with common outcomes and
+    10 queries it under-covers a little (0.92-0.93 simulated) where the paired t interval holds 0.95.
+    The union keeps whichever is wider on each side, so neither failure remains. A bound MOVER could
+    not give (NaN) stays NaN."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.sqrt(n_queries / (n_queries - 1) * np.sum(influence ** 2, axis=1))
+        half = stats.t.ppf(0.5 + confidence / 2, n_queries - 1) * se
+    low = np.where(np.isnan(low), np.nan, np.fmin(low, estimate - half))
+    high = np.where(np.isnan(high), np.nan, np.fmax(high, estimate + half))
+    return np.clip(low, -limit, limit), np.clip(high, -limit, limit)
+
+
 def gap_bounds(yt, nt, yu, nu, confidence: float = CONFIDENCE):
     """(gap, low, high, r) per table for rate(training) - rate(unmonitored), paired by query."""
     yt, nt, yu, nu = (np.atleast_2d(np.asarray(x, float)) for x in (yt, nt, yu, nu))
@@ -72,7 +87,10 @@ def gap_bounds(yt, nt, yu, nu, confidence: float = CONFIDENCE):
     low_t, high_t = rate_bounds(yt, nt, confidence)
     low_u, high_u = rate_bounds(yu, nu, confidence)
     low, high = mover(pt, low_t, high_t, pu, low_u, high_u, r)
-    return pt - pu, np.clip(low, -1, 1), np.clip(high, -1, 1), r
+    n_queries = ((nt > 0) | (nu > 0)).sum(axis=1)
+    influence = np.nan_to_num(influence_t) - np.nan_to_num(influence_u)
+    low, high = with_t_interval(pt - pu, low, high, influence, n_queries, confidence, 1.0)
+    return pt - pu, low, high, r
 
 
 def inverted_p_value(bounds_at, estimate: float) -> float:
