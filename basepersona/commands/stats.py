@@ -28,7 +28,7 @@ def _analysis_options(command):
                      "AF): adds Rogan-Gladen corrected rates."),
         click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True),
         click.option("--boot", "n_boot", type=click.IntRange(100, 100_000), default=2000, show_default=True,
-                     help="Cluster-bootstrap draws for differences in gaps."),
+                     help="Unused since differences in gaps got a MOVER interval; kept so scripts still run."),
         click.option("--perm", "n_perm", type=click.IntRange(100, 100_000), default=2000, show_default=True,
                      help="Sign-flip permutations for differences in gaps."),
         click.option("--seed", type=int, default=0, show_default=True),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .gaps import SCALE, GapSums, clustered_se, query_contributions
-from .paired import correlation, gap_bounds, mover, with_t_interval
+from .paired import correlation, gap_bounds, influences, mover, with_t_interval
 from .intervals import CONFIDENCE
 
 EXACT_FLIPS_UP_TO = 12  # enumerate all 2^G sign flips for this many queries or fewer
@@ -39,6 +39,21 @@ def _sign_flips(n_queries: int, n_perm: int, rng: np.random.Generator) -> np.nda
     return 2.0 * rng.integers(0, 2, size=(n_perm, n_queries)) - 1.0
 
 
+def did_bounds(first: GapSums, second: GapSums, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """The interval of gap(first) - gap(second) for many tables at once (arrays tables x queries, or one
+    table as 1-d arrays): MOVER from the two gaps' intervals and their correlation over queries,
+    joined with the t interval on G - 1 df, inside [-2, 2]."""
+    first, second = (GapSums(*(np.atleast_2d(np.asarray(x, float)) for x in sums)) for sums in (first, second))
+    gap_a, low_a, high_a, _ = gap_bounds(*first, confidence)
+    gap_b, low_b, high_b, _ = gap_bounds(*second, confidence)
+    influence_a = [np.nan_to_num(influences(y, n)[1]) for y, n in ((first.yt, first.nt), (first.yu, first.nu))]
+    influence_b = [np.nan_to_num(influences(y, n)[1]) for y, n in ((second.yt, second.nt), (second.yu, second.nu))]
+    gap_influence_a, gap_influence_b = influence_a[0] - influence_a[1], influence_b[0] - influence_b[1]
+    low, high = mover(gap_a, low_a, high_a, gap_b, low_b, high_b, correlation(gap_influence_a, gap_influence_b))
+    n_queries = ((first.nt + first.nu + second.nt + second.nu) > 0).sum(axis=1)
+    return with_t_interval(gap_a - gap_b, low, high, gap_influence_a - gap_influence_b, n_queries, confidence, 2.0)
+
+
 def difference_in_differences(first: GapSums, second: GapSums, *, n_boot: int = 0, n_perm: int = 2000,
                               seed: int = 0, confidence: float = CONFIDENCE) -> DiffInDiff:
     """gap(first) - gap(second) where both sums are aligned on the same queries.
@@ -64,11 +79,7 @@ def difference_in_differences(first: GapSums, second: GapSums, *, n_boot: int = 
     if n_queries < 2:
         return DiffInDiff(estimate, gap_a, gap_b, se, np.nan, np.nan, np.nan, n_queries, 0, 0,
                           note="uninformative (too few queries): one query, no between-query variation")
-    bounds_a, bounds_b = gap_bounds(*first, confidence), gap_bounds(*second, confidence)
-    r = correlation(infl_a[None, :], infl_b[None, :])
-    low, high = mover(gap_a, bounds_a[1], bounds_a[2], gap_b, bounds_b[1], bounds_b[2], r)
-    low, high = (float(x[0]) for x in with_t_interval(estimate, low, high, (infl_a - infl_b)[None, present],
-                                                        n_queries, confidence, 2.0))
+    low, high = (float(x[0]) for x in did_bounds(first, second, confidence))
     note = ""
     if not (np.isfinite(low) and np.isfinite(high)):
         note = "not estimable: a condition of one run has samples in only one query"

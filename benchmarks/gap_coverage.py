@@ -1,0 +1,91 @@
+"""Simulated coverage of the intervals a report prints for rates, paired gaps and differences in gaps
+(issue 14's grid: rare rates with gaps of 0-4 points, m in {1, 2, 5, 1-8 varying}, G in {10, 30, 100},
+ICC in {0, 0.1, 0.3}), for docs/STATS.md.
+
+    python benchmarks/gap_coverage.py --quick          # G {10, 30}, 400 tables per cell: about a minute
+    nice python benchmarks/gap_coverage.py             # the full grid, 4,000 tables per cell
+
+Per-query rates are Beta with the given ICC (stats/synthetic.py), drawn independently in the two
+conditions; the difference in gaps compares a run with the gap shown against one without (its
+unmonitored rate in both conditions). Each cell prints the coverage of the rate (training), the
+gap and the difference in gaps; cells outside 93-97 % are bold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+
+import numpy as np
+
+from basepersona.stats.did import did_bounds
+from basepersona.stats.gaps import GapSums
+from basepersona.stats.paired import gap_bounds, rate_bounds
+from basepersona.stats.synthetic import query_rates
+
+RATES = ((0.01, 0.0), (0.01, 0.02), (0.01, 0.04), (0.03, 0.0), (0.03, 0.02), (0.05, 0.0), (0.3, 0.1))
+SAMPLES = (1, 2, 5, "1-8")
+ICCS = (0.0, 0.1, 0.3)
+
+
+def sample_counts(rng, m, shape) -> np.ndarray:
+    return (rng.integers(1, 9, shape) if m == "1-8" else np.full(shape, m)).astype(float)
+
+
+def draw(rng, reps, queries, m, rate, icc) -> GapSums:
+    counts_t, counts_u = sample_counts(rng, m, (reps, queries)), sample_counts(rng, m, (reps, queries))
+    rate_t = query_rates(rng, reps * queries, rate[0] + rate[1], icc).reshape(reps, queries)
+    rate_u = query_rates(rng, reps * queries, rate[0], icc).reshape(reps, queries)
+    return GapSums(rng.binomial(counts_t.astype(int), rate_t).astype(float), counts_t,
+                   rng.binomial(counts_u.astype(int), rate_u).astype(float), counts_u)
+
+
+def covered(low, high, truth) -> float:
+    return float(np.mean((low <= truth + 1e-12) & (truth - 1e-12 <= high)))
+
+
+def cell(rng, reps, queries, m, rate, icc) -> tuple[float, float, float]:
+    shown, flat = draw(rng, reps, queries, m, rate, icc), draw(rng, reps, queries, m, (rate[0], 0.0), icc)
+    rate_low, rate_high = rate_bounds(shown.yt, shown.nt)
+    _, gap_low, gap_high, _ = gap_bounds(*shown)
+    did_low, did_high = did_bounds(shown, flat)
+    return (covered(rate_low, rate_high, rate[0] + rate[1]), covered(gap_low, gap_high, rate[1]),
+            covered(did_low, did_high, rate[1]))
+
+
+def show(value: float) -> str:
+    return f"{value:.3f}" if 0.93 <= value <= 0.97 else f"**{value:.3f}**"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="G in {10, 30}, 400 tables per cell")
+    parser.add_argument("--reps", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=14)
+    args = parser.parse_args()
+    queries = (10, 30) if args.quick else (10, 30, 100)
+    reps = args.reps or (400 if args.quick else 4000)
+    rng = np.random.default_rng(args.seed)
+    start = time.perf_counter()
+    found = {}
+    for rate, g, m, icc in itertools.product(RATES, queries, SAMPLES, ICCS):
+        if m == 1 and icc:
+            continue  # one sample per query: the ICC does not enter
+        found[rate, g, m, icc] = cell(rng, reps, g, m, rate, icc)
+    print(f"seed {args.seed}, {reps} tables per cell, {time.perf_counter() - start:.0f} s; "
+          "each cell: rate / gap / difference in gaps\n")
+    columns = [(m, icc) for m in SAMPLES for icc in ICCS if not (m == 1 and icc)]
+    print("| unmonitored, gap | G | " + " | ".join(f"m={m} ICC {icc:g}" for m, icc in columns) + " |")
+    print("|" + "---|" * (len(columns) + 2))
+    for rate, g in itertools.product(RATES, queries):
+        row = [" / ".join(show(v) for v in found[rate, g, m, icc]) for m, icc in columns]
+        print(f"| {100 * rate[0]:g} %, {100 * rate[1]:g} pt | {g} | " + " | ".join(row) + " |")
+    for index, name in enumerate(("rate", "gap", "difference in gaps")):
+        values = np.array([v[index] for v in found.values()])
+        print(f"\n{name}: {np.sum(values < 0.93)} of {values.size} cells under 93 % (min {values.min():.3f}), "
+              f"{np.sum(values > 0.97)} over 97 % (max {values.max():.3f})")
+
+
+if __name__ == "__main__":
+    main()
