@@ -164,11 +164,12 @@ def paired_gap(sums: GapSums, method: str = "auto", confidence: float = CONFIDEN
         return Difference(estimate, se, np.nan, np.nan, np.nan, "none", n_queries, method, pt, pu, exact,
                           note="uninformative (too few queries): one query, and a paired interval needs two")
 
-    def bounds_at(level: float) -> tuple[float, float]:
-        low, high = gap_bounds(sums.yt, sums.nt, sums.yu, sums.nu, level)[1:3]
-        return float(low[0]), float(high[0])
+    def bounds_at(levels) -> tuple[np.ndarray, np.ndarray]:  # one copy of the table per confidence level
+        levels = np.atleast_1d(levels)
+        tiled = (np.broadcast_to(x, (levels.size, x.size)) for x in sums)
+        return gap_bounds(*tiled, levels)[1:3]
 
-    low, high = bounds_at(confidence)
+    low, high = (float(x[0]) for x in bounds_at(confidence))
     if not (np.isfinite(low) and np.isfinite(high)):
         return Difference(estimate, se, np.nan, np.nan, np.nan, "none", n_queries, method, pt, pu, exact,
                           note="not estimable: a condition has samples in only one query")
