@@ -107,3 +107,16 @@ def test_null_rejection_rate_of_the_inverted_test_is_at_most_alpha():
         yt, nt, yu, nu = (x[0] for x in _paired_tables(rng, 1, 30, 4, 0.2, 0.2, 0.1))
         rejected += paired_gap(GapSums(yt, nt, yu, nu)).p_value < 0.05
     assert rejected / reps <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / reps)
+
+
+@pytest.mark.parametrize("queries,least", [(10, 0.995), (30, 0.975)])
+def test_no_interval_meets_the_band_at_one_percent_with_one_sample_per_query(queries, least):
+    """Proof program (stats/attainable.py): at 1 % vs 1 % with one sample per query, any interval that
+    covers 93 % at the grid's other rare cells (3/5 % vs 1 %, 3/5 % vs 3 %, 5 % vs 5 %) covers at
+    least `least` here, above 97 %: the band is unattainable in that cell, whatever the method."""
+    from basepersona.stats.attainable import least_coverage
+
+    others = [(0.03, 0.01), (0.05, 0.01), (0.03, 0.03), (0.05, 0.03), (0.05, 0.05)]
+    assert least_coverage((0.01, 0.01), others, queries) >= least > 0.97
+    # and the program is not vacuous: a cell with a real gap can go below the band
+    assert least_coverage((0.05, 0.03), [(0.01, 0.01), (0.03, 0.03)], queries) < 0.93
