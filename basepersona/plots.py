@@ -4,6 +4,7 @@ for forced-choice scores, mean p_accept per condition and a forest plot of p_acc
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +73,18 @@ def _forest_items(gaps: list[dict[str, Any]], pooled: list[dict[str, Any]]) -> l
     items = [(_short(r).replace("\n", " "), r, "s") for r in gaps]
     items += [(f"pooled: {_pooled(r)} (τ²={r['tau2']:.2g}, I²={100 * r['i2']:.0f}%)"
                if math.isfinite(r["i2"]) else f"pooled: {_pooled(r)}", r, "D") for r in pooled]
-    return items
+    # long model names squeezed the panels to slivers: wrap labels between words (never inside one)
+    return [(textwrap.fill(label, 34, break_long_words=False, break_on_hyphens=False), row, marker) for label, row, marker in items]
 
 
 def _forest_figure(analysis: Analysis, panels: list[tuple[str, list[dict], list[dict]]], path: str | Path) -> Path:
     """One panel per (title, gap rows, pooled rows): gaps with intervals, pooled random-effects diamonds below."""
     plt = _pyplot()
     height = max(len(gaps) + len(pooled) for _, gaps, pooled in panels) + 2
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.5, 5 * len(panels)), 0.45 * height + 1.5), squeeze=False)
+    label_width = max((len(line) for _, gaps, pooled in panels for label, _, _ in _forest_items(gaps, pooled)
+                       for line in label.splitlines()), default=0)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.5, (3 + 0.075 * label_width) * len(panels)),
+                                                      0.7 * height + 1.5), squeeze=False)
     for ax, (title, gaps, pooled) in zip(axes[0], panels):
         items = _forest_items(gaps, pooled)
         y = list(range(len(items)))[::-1]

@@ -15,9 +15,9 @@ from .stats.analysis import Analysis
 
 FORMATS = ("md", "csv", "json")
 # (outcome, header): each conditional rate beside its unconditional one, with the persona rate first
-RATE_COLUMNS = (("persona", "persona (all)"), ("compliance", "complied | persona"),
-                ("compliance_unconditional", "complied (all)"), ("af", "AF | persona"),
-                ("af_unconditional", "AF (all)"), ("partial", "partial | persona"))
+RATE_COLUMNS = (("persona", "persona (all)"), ("compliance", "complied (in persona)"),
+                ("compliance_unconditional", "complied (all)"), ("af", "AF (in persona)"),
+                ("af_unconditional", "AF (all)"), ("partial", "partial (in persona)"))
 
 
 def _finite(value: Any) -> bool:
@@ -31,7 +31,9 @@ def pct(value: Any) -> str:
 def interval(row: dict[str, Any]) -> str:
     if not _finite(row.get("low")):
         return f"{pct(row.get('estimate'))} [–]"
-    return f"{pct(row['estimate'])} [{pct(row['low'])}, {pct(row['high'])}]"
+    # an interval clipped at the possible range says little: say so beside it (the note says why)
+    flag = " uninformative" if row.get("uninformative") else ""
+    return f"{pct(row['estimate'])} [{pct(row['low'])}, {pct(row['high'])}]{flag}"
 
 
 def p_text(value: Any) -> str:
@@ -135,7 +137,7 @@ def _rate_section(analysis: Analysis) -> Section:
             for (label, condition), outcomes in by_cell.items()]
     notes = grouped_notes((f"{row['outcome']}, {_run_label(row)}, {row['condition']}", row["note"])
                           for row in analysis.rates if row["outcome"] in dict(RATE_COLUMNS))
-    return (f"Rates ({_confidence_note(analysis)}; '| persona' = among in-persona samples, n in persona; "
+    return (f"Rates ({_confidence_note(analysis)}; '(in persona)' = among the n in persona in-persona samples; "
             f"'(all)' = among all n samples, a broken frame counted as not complied / not AF; "
             f"interval: {analysis.settings['method']})",
             ["run", "condition", "n", "n in persona", *[title for _, title in RATE_COLUMNS]], rows, notes)
@@ -202,7 +204,7 @@ def to_markdown(analysis: Analysis) -> str:
     judges = ", ".join(analysis.settings["judge"]) or "none (forced-choice scores only)"
     parts = ["# basepersona report", "", f"Runs: {len(analysis.runs)}; judge: {judges}; {SCALE_FOOTER}.", ""]
     for title, headers, rows, notes in report_tables(analysis):
-        parts += [f"## {title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        parts += [f"## {title}", "", "| " + " | ".join(escape(h) for h in headers) + " |", "|" + "---|" * len(headers)]
         parts += ["| " + " | ".join(escape(cell) for cell in row) + " |" for row in rows]
         parts += [""] + [f"- {note}" for note in notes] + ([""] if notes else [])
     parts += [f"- note: {note}" for note in analysis.notes]
