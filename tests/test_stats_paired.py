@@ -56,6 +56,10 @@ def test_interval_never_leaves_the_possible_range():
         gap = paired_gap(GapSums(*table), boschloo=False)
         if np.isfinite(gap.low):
             assert -1 <= gap.low <= gap.estimate <= gap.high <= 1
+    # the table gave [-585, +685] points; now the whole range, and called uninformative
+    two_queries = paired_gap(GapSums(*tables[0]))
+    assert (two_queries.low, two_queries.high) == (-1, 1) and two_queries.uninformative
+    assert "uninformative (too few queries)" in two_queries.note
 
 
 def test_test_and_interval_agree_about_excluding_zero():

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .gaps import SCALE, GapSums, clustered_se, query_contributions
-from .paired import correlation, gap_bounds, influences, mover, with_t_interval
+from .paired import UNINFORMATIVE, correlation, gap_bounds, influences, mover, reaches_the_edge, with_t_interval
 from .intervals import CONFIDENCE
 
 EXACT_FLIPS_UP_TO = 12  # enumerate all 2^G sign flips for this many queries or fewer
@@ -27,6 +27,7 @@ class DiffInDiff:
     n_perm: int
     note: str = ""
     scale: str = SCALE
+    uninformative: bool = False
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -83,6 +84,9 @@ def difference_in_differences(first: GapSums, second: GapSums, *, n_boot: int = 
     note = ""
     if not (np.isfinite(low) and np.isfinite(high)):
         note = "not estimable: a condition of one run has samples in only one query"
+    uninformative = reaches_the_edge(estimate, low, high, 2.0)
+    if uninformative:
+        note = UNINFORMATIVE
     rng = np.random.default_rng(seed)
     keep = np.flatnonzero(present)
     shares = (share_a - share_b)[keep]
@@ -95,4 +99,4 @@ def difference_in_differences(first: GapSums, second: GapSums, *, n_boot: int = 
     else:
         p_value = (extreme + 1) / (n_perm + 1)
     return DiffInDiff(estimate, gap_a, gap_b, se, low, high, float(p_value), n_queries, 0,
-                      n_perm, note)
+                      n_perm, note, uninformative=uninformative)

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import stats
 
 from .intervals import CONFIDENCE, binomial_se, normal_quantile
-from .paired import gap_bounds, inverted_p_value
+from .paired import UNINFORMATIVE, gap_bounds, inverted_p_value, reaches_the_edge
 from .table import RunTable
 
 SCALE = "probability points (difference of proportions; x100 = percentage points)"
@@ -76,6 +76,7 @@ class Difference:
     exact: dict[str, float] = field(default_factory=dict)
     note: str = ""
     scale: str = SCALE
+    uninformative: bool = False
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -183,5 +184,8 @@ def paired_gap(sums: GapSums, method: str = "auto", confidence: float = CONFIDEN
     elif se == 0:
         notes.append("every query shifts by the same amount (no between-query spread); the interval comes "
                      "from the two rates' intervals")
+    uninformative = reaches_the_edge(estimate, low, high, 1.0)
+    if uninformative:
+        notes.append(UNINFORMATIVE)
     return Difference(estimate, se, low, high, p_value, "interval inverted (paired MOVER)", n_queries, method,
-                      pt, pu, exact, note="; ".join(notes))
+                      pt, pu, exact, note="; ".join(notes), uninformative=uninformative)

@@ -96,6 +96,17 @@ def gap_bounds(yt, nt, yu, nu, confidence=CONFIDENCE):
     return pt - pu, low, high, r
 
 
+def reaches_the_edge(estimate: float, low: float, high: float, limit: float) -> bool:
+    """Whether an interval runs into an end of the possible range that its estimate is not at: then it
+    was clipped there and says little beyond the sign (e.g. two queries), so a report calls it
+    uninformative rather than drawing it."""
+    edge = limit - 1e-12
+    return bool((low <= -edge < estimate) or (high >= edge > estimate))
+
+
+UNINFORMATIVE = "uninformative (too few queries): the interval runs into the end of the possible range"
+
+
 def inverted_p_value(bounds_at, estimate: float, rounds: int = 6, points: int = 48) -> float:
     """Two-sided p-value of "no difference" from an interval: 1 - the largest confidence whose interval
     still excludes 0. bounds_at(levels) -> (lows, highs) for an array of confidence levels. The test
