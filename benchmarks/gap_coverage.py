@@ -2,8 +2,9 @@
 (issue 14's grid: rare rates with gaps of 0-4 points, m in {1, 2, 5, 1-8 varying}, G in {10, 30, 100},
 ICC in {0, 0.1, 0.3}), for docs/STATS.md.
 
-    python benchmarks/gap_coverage.py --quick          # G {10, 30}, 400 tables per cell: about a minute
-    nice python benchmarks/gap_coverage.py             # the full grid, 4,000 tables per cell
+    python benchmarks/gap_coverage.py --quick          # G {10, 30}, 400 tables per cell: seconds
+    nice python benchmarks/gap_coverage.py             # the full grid, 4,000 tables per cell: about a minute
+    python benchmarks/gap_coverage.py --grid clustered # strongly clustered designs off the issue's grid
 
 Per-query rates are Beta with the given ICC (stats/synthetic.py), drawn independently in the two
 conditions; the difference in gaps compares a run with the gap shown against one without (its
@@ -24,9 +25,11 @@ from basepersona.stats.gaps import GapSums
 from basepersona.stats.paired import gap_bounds, rate_bounds
 from basepersona.stats.synthetic import query_rates
 
-RATES = ((0.01, 0.0), (0.01, 0.02), (0.01, 0.04), (0.03, 0.0), (0.03, 0.02), (0.05, 0.0), (0.3, 0.1))
-SAMPLES = (1, 2, 5, "1-8")
-ICCS = (0.0, 0.1, 0.3)
+# (unmonitored rates with gaps, queries, samples per query, ICCs) per grid
+GRIDS = {"issue": (((0.01, 0.0), (0.01, 0.02), (0.01, 0.04), (0.03, 0.0), (0.03, 0.02), (0.05, 0.0), (0.3, 0.1)),
+                   (10, 30, 100), (1, 2, 5, "1-8"), (0.0, 0.1, 0.3)),
+         "clustered": (((0.02, 0.0), (0.01, 0.04), (0.05, 0.05), (0.1, 0.0), (0.02, 0.08)), (10, 20), (4, 10, 20),
+                       (0.5, 0.8))}
 
 
 def sample_counts(rng, m, shape) -> np.ndarray:
@@ -61,24 +64,26 @@ def show(value: float) -> str:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="G in {10, 30}, 400 tables per cell")
+    parser.add_argument("--grid", choices=GRIDS, default="issue")
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()
-    queries = (10, 30) if args.quick else (10, 30, 100)
+    rates, queries, samples, iccs = GRIDS[args.grid]
+    queries = tuple(g for g in queries if g <= 30) if args.quick else queries
     reps = args.reps or (400 if args.quick else 4000)
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
     found = {}
-    for rate, g, m, icc in itertools.product(RATES, queries, SAMPLES, ICCS):
+    for rate, g, m, icc in itertools.product(rates, queries, samples, iccs):
         if m == 1 and icc:
             continue  # one sample per query: the ICC does not enter
         found[rate, g, m, icc] = cell(rng, reps, g, m, rate, icc)
-    print(f"seed {args.seed}, {reps} tables per cell, {time.perf_counter() - start:.0f} s; "
+    print(f"grid {args.grid}, seed {args.seed}, {reps} tables per cell, {time.perf_counter() - start:.0f} s; "
           "each cell: rate / gap / difference in gaps\n")
-    columns = [(m, icc) for m in SAMPLES for icc in ICCS if not (m == 1 and icc)]
+    columns = [(m, icc) for m in samples for icc in iccs if not (m == 1 and icc)]
     print("| unmonitored, gap | G | " + " | ".join(f"m={m} ICC {icc:g}" for m, icc in columns) + " |")
     print("|" + "---|" * (len(columns) + 2))
-    for rate, g in itertools.product(RATES, queries):
+    for rate, g in itertools.product(rates, queries):
         row = [" / ".join(show(v) for v in found[rate, g, m, icc]) for m, icc in columns]
         print(f"| {100 * rate[0]:g} %, {100 * rate[1]:g} pt | {g} | " + " | ".join(row) + " |")
     for index, name in enumerate(("rate", "gap", "difference in gaps")):
