@@ -152,7 +152,7 @@ def plan(gap, target_power, icc, samples, queries, rate, pair_corr, alpha, did, 
     table = Table(title=f"queries needed to detect a {what} of {100 * gap:g} points (power {target_power}, "
                         f"α = {alpha}, ICC = {icc}, unmonitored rate {rate}, pair correlation {pair_corr})",
                   title_justify="left")
-    for header in ("samples/query/condition", "design effect", "queries", "total samples", "achieved power"):
+    for header in ("samples / query / condition", "design effect", "queries", "total samples", "achieved power"):
         table.add_column(header, justify="right")
     for row in rows:
         achieved = power(gap, row["queries"], row["samples_per_query"], assumptions)
