@@ -119,3 +119,13 @@ def test_terminal_tables_keep_long_model_names_whole(tmp_path):
     console = Console(width=120, record=True)
     print_analysis(analyse(tables, n_perm=100), console)
     assert name in console.export_text()
+
+
+def test_frames_without_a_single_success_are_still_pooled(tmp_path):
+    """A rare outcome's gap is often 0 [interval] with SE 0 in every frame; such frames were left out of
+    pooling and nothing was left to pool. They now enter with the variance their interval implies."""
+    queries = [f"q{i}" for i in range(10)]
+    specs = {f"f{i}": dict(rates={"training": 0.0, "unmonitored": 0.0}, n=2, frame=f"frame{i}", seed=i,
+                           query_ids=queries) for i in range(3)}
+    pooled = [r for r in _quiet_analysis(_tables(tmp_path, specs)).pooled if r["outcome"] == "af"]
+    assert pooled[0]["k"] == 3 and pooled[0]["low"] < 0 < pooled[0]["high"]

@@ -12,7 +12,7 @@ from .choices import ChoiceRun, analyse_choices, paired_gap_sums
 from .choices import gap_influence as choice_gap_influence
 from .did import difference_in_differences
 from .gaps import SCALE, GapSums, binomial_gap_se, gap_influence, gap_sums, paired_gap
-from .intervals import CONFIDENCE, proportion
+from .intervals import CONFIDENCE, normal_quantile, proportion
 from .meta import METHOD as POOLING_METHOD
 from .meta import dersimonian_laird
 from .misclass import JudgeAccuracy, corrected_rate
@@ -298,11 +298,27 @@ def _pool(runs: Sequence[RunTable] | Sequence[ChoiceRun], gaps: dict[str, list[d
             by_run = (influences or {}).get(outcome, {})
             covariance = (_shared_query_covariance([by_run[r["run"]] for r in rows])
                           if all(r["run"] in by_run for r in rows) else None)
-            result = dersimonian_laird([r["estimate"] for r in rows], [r["se"] ** 2 for r in rows], confidence,
-                                       covariance=covariance)
+            variances = [_pooling_variance(r, confidence) for r in rows]
+            if covariance is not None:  # a frame without spread over queries takes its interval's variance
+                np.fill_diagonal(covariance, np.where(np.isfinite(variances), variances, np.diag(covariance)))
+            result = dersimonian_laird([r["estimate"] for r in rows], variances, confidence, covariance=covariance)
             pooled.append({"model": model, "model_kind": kind, "variant": variant, "outcome": outcome,
                            **within_range(result.as_dict(), 1.0, f"{len(rows)} frames")})
     return pooled
+
+
+def _pooling_variance(row: dict[str, Any], confidence: float) -> float:
+    """A frame's sampling variance for pooling: its SE squared, or, where the SE is 0 (no success in
+    either condition, or every query shifting alike: common with rare outcomes), the variance its own
+    interval implies, ((high - low) / 2z)^2. Such a frame was left out before, and with every frame at
+    a rare outcome's zero there was nothing to pool."""
+    se = row.get("se", np.nan)
+    if np.isfinite(se) and se > 0:
+        return float(se ** 2)
+    low, high = row.get("low", np.nan), row.get("high", np.nan)
+    if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
+        return float("nan")
+    return float(((high - low) / (2 * normal_quantile(confidence))) ** 2)
 
 
 def within_range(row: dict[str, Any], limit: float, what: str) -> dict[str, Any]:

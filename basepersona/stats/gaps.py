@@ -86,14 +86,6 @@ def _empty(reason: str, method: str) -> Difference:
     return Difference(np.nan, np.nan, np.nan, np.nan, np.nan, "none", 0, method, note=reason)
 
 
-def sign_test(differences: np.ndarray) -> float:
-    """Exact two-sided sign test of per-query differences (zeros dropped)."""
-    positive, negative = int((differences > 0).sum()), int((differences < 0).sum())
-    if positive + negative == 0:
-        return 1.0
-    return float(stats.binomtest(positive, positive + negative, 0.5).pvalue)
-
-
 # Boschloo's test maximises over a nuisance parameter; scipy's cost grows steeply with the arm size
 # (0.14 s at 100 per arm, about 4 s at 400 on a 2-core box), so beyond this it runs only when asked.
 BOSCHLOO_MAX_PER_ARM = 100
