@@ -20,8 +20,9 @@ import time
 
 import numpy as np
 
+from basepersona.stats.analysis import pool_frames
 from basepersona.stats.did import did_bounds
-from basepersona.stats.gaps import GapSums
+from basepersona.stats.gaps import GapSums, gap_influence, paired_gap
 from basepersona.stats.paired import gap_bounds, rate_bounds
 from basepersona.stats.synthetic import query_rates
 
@@ -57,6 +58,28 @@ def cell(rng, reps, queries, m, rate, icc) -> tuple[float, float, float]:
             covered(did_low, did_high, rate[1]))
 
 
+def pooled_cell(rng, reps, queries, m, rate, icc, frames) -> tuple[float, float]:
+    """Coverage of the gap pooled over frames that share their queries (and the queries' true rates),
+    and the share of tables with a pooled interval at all."""
+    ids = [f"q{i}" for i in range(queries)]
+    hits = estimable = 0
+    for _ in range(reps):
+        rate_t = query_rates(rng, queries, rate[0] + rate[1], icc)
+        rate_u = query_rates(rng, queries, rate[0], icc)
+        rows, influences = [], []
+        for _ in range(frames):
+            counts = sample_counts(rng, m, queries)
+            sums = GapSums(rng.binomial(counts.astype(int), rate_t).astype(float), counts,
+                           rng.binomial(counts.astype(int), rate_u).astype(float), counts)
+            rows.append(paired_gap(sums, boschloo=False).as_dict())
+            influences.append(gap_influence(sums, ids))
+        result = pool_frames(rows, influences)
+        if np.isfinite(result["low"]):
+            estimable += 1
+            hits += result["low"] <= rate[1] + 1e-12 and rate[1] - 1e-12 <= result["high"]
+    return hits / max(estimable, 1), estimable / reps
+
+
 def show(value: float) -> str:
     return f"{value:.3f}" if 0.93 <= value <= 0.97 else f"**{value:.3f}**"
 
@@ -65,6 +88,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="G in {10, 30}, 400 tables per cell")
     parser.add_argument("--grid", choices=GRIDS, default="issue")
+    parser.add_argument("--pooled", type=int, default=0, metavar="FRAMES",
+                        help="instead: the gap pooled over this many frames sharing their queries (slower: 300 "
+                             "tables per cell, m in {1, 5}, ICC in {0, 0.3})")
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()
@@ -73,6 +99,9 @@ def main():
     reps = args.reps or (400 if args.quick else 4000)
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
+    if args.pooled:
+        show_pooled(rng, args, rates, queries)
+        return
     found = {}
     for rate, g, m, icc in itertools.product(rates, queries, samples, iccs):
         if m == 1 and icc:
@@ -90,6 +119,24 @@ def main():
         values = np.array([v[index] for v in found.values()])
         print(f"\n{name}: {np.sum(values < 0.93)} of {values.size} cells under 93 % (min {values.min():.3f}), "
               f"{np.sum(values > 0.97)} over 97 % (max {values.max():.3f})")
+
+
+def show_pooled(rng, args, rates, queries) -> None:
+    reps = args.reps or 300
+    print(f"gap pooled over {args.pooled} frames sharing their queries, seed {args.seed}, {reps} tables per cell; "
+          "coverage (share of tables with an interval)\n")
+    columns = [(1, 0.0), (5, 0.0), (5, 0.3)]
+    print("| unmonitored, gap | G | " + " | ".join(f"m={m} ICC {icc:g}" for m, icc in columns) + " |")
+    print("|" + "---|" * (len(columns) + 2))
+    values = []
+    for rate, g in itertools.product(rates, queries):
+        cells = [pooled_cell(rng, reps, g, m, rate, icc, args.pooled) for m, icc in columns]
+        values += [c[0] for c in cells]
+        row = [f"{show(c)} ({e:.2f})" for c, e in cells]
+        print(f"| {100 * rate[0]:g} %, {100 * rate[1]:g} pt | {g} | " + " | ".join(row) + " |", flush=True)
+    values = np.array(values)
+    print(f"\npooled gap: {np.sum(values < 0.93)} of {values.size} cells under 93 % (min {values.min():.3f}), "
+          f"{np.sum(values > 0.97)} over 97 % (max {values.max():.3f})")
 
 
 if __name__ == "__main__":

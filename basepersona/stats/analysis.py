@@ -296,15 +296,23 @@ def _pool(runs: Sequence[RunTable] | Sequence[ChoiceRun], gaps: dict[str, list[d
         for outcome, outcome_gaps in gaps.items():
             rows = [r for r in outcome_gaps if r["run"] in names]
             by_run = (influences or {}).get(outcome, {})
-            covariance = (_shared_query_covariance([by_run[r["run"]] for r in rows])
-                          if all(r["run"] in by_run for r in rows) else None)
-            variances = [_pooling_variance(r, confidence) for r in rows]
-            if covariance is not None:  # a frame without spread over queries takes its interval's variance
-                np.fill_diagonal(covariance, np.where(np.isfinite(variances), variances, np.diag(covariance)))
-            result = dersimonian_laird([r["estimate"] for r in rows], variances, confidence, covariance=covariance)
+            shared = [by_run[r["run"]] for r in rows] if all(r["run"] in by_run for r in rows) else None
             pooled.append({"model": model, "model_kind": kind, "variant": variant, "outcome": outcome,
-                           **within_range(result.as_dict(), 1.0, f"{len(rows)} frames")})
+                           **pool_frames(rows, shared, confidence)})
     return pooled
+
+
+def pool_frames(rows: list[dict[str, Any]], influences: list[dict[str, float]] | None,
+                confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """One model's gap rows (estimate, se, low, high) over its frames, pooled: DerSimonian-Laird with the
+    frames' covariance through their shared queries (from each frame's per-query influences, when
+    given), inside the possible range. benchmarks/gap_coverage.py simulates this very function."""
+    covariance = _shared_query_covariance(influences) if influences is not None else None
+    variances = [_pooling_variance(r, confidence) for r in rows]
+    if covariance is not None:  # a frame without spread over queries takes its interval's variance
+        np.fill_diagonal(covariance, np.where(np.isfinite(variances), variances, np.diag(covariance)))
+    result = dersimonian_laird([r["estimate"] for r in rows], variances, confidence, covariance=covariance)
+    return within_range(result.as_dict(), 1.0, f"{len(rows)} frames")
 
 
 def _pooling_variance(row: dict[str, Any], confidence: float) -> float:
