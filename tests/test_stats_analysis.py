@@ -66,8 +66,14 @@ def test_frames_sharing_queries_are_pooled_with_the_covariance_of_their_gaps(tmp
     covariance = _shared_query_covariance([gap_influence(gap_sums(t, "compliance"), t.queries) for t in tables])
     assert np.diag(covariance) == pytest.approx([g["se"] ** 2 for g in gaps], rel=1e-12)
     assert covariance[0, 1] > 0.3 * np.sqrt(covariance[0, 0] * covariance[1, 1])
-    reference = dersimonian_laird([g["estimate"] for g in gaps], [g["se"] ** 2 for g in gaps], covariance=covariance)
-    independent = dersimonian_laird([g["estimate"] for g in gaps], [g["se"] ** 2 for g in gaps])
+    # each frame's variance is the larger of its SE squared and what its interval implies (at least the
+    # t interval on 11 df: (t / z)^2 SE^2); the covariance's off-diagonal stays what the queries share
+    implied = [((g["high"] - g["low"]) / (2 * stats.norm.ppf(0.975))) ** 2 for g in gaps]
+    assert all(v >= (stats.t.ppf(0.975, 11) / stats.norm.ppf(0.975)) ** 2 * g["se"] ** 2 * (1 - 1e-9)
+               for v, g in zip(implied, gaps))
+    np.fill_diagonal(covariance, implied)
+    reference = dersimonian_laird([g["estimate"] for g in gaps], implied, covariance=covariance)
+    independent = dersimonian_laird([g["estimate"] for g in gaps], implied)
     assert row["se"] == pytest.approx(reference.se, rel=1e-12) and row["se"] > independent.se
     assert row["method"].endswith("covariance of shared queries")
 

@@ -316,17 +316,17 @@ def pool_frames(rows: list[dict[str, Any]], influences: list[dict[str, float]] |
 
 
 def _pooling_variance(row: dict[str, Any], confidence: float) -> float:
-    """A frame's sampling variance for pooling: its SE squared, or, where the SE is 0 (no success in
-    either condition, or every query shifting alike: common with rare outcomes), the variance its own
-    interval implies, ((high - low) / 2z)^2. Such a frame was left out before, and with every frame at
-    a rare outcome's zero there was nothing to pool."""
+    """A frame's sampling variance for pooling: the larger of its SE squared and the variance its own
+    interval implies, ((high - low) / 2z)^2. With common outcomes the two nearly agree (the interval is
+    about the t interval); with rare ones the SE, from the spread of few successes over queries, is far
+    too small (0 when there is no success at all: such frames were dropped and nothing was left to
+    pool), and six frames pooled on it covered 0.84 at 3 % vs 1 % with 30 queries x 5 at ICC 0.3."""
     se = row.get("se", np.nan)
-    if np.isfinite(se) and se > 0:
-        return float(se ** 2)
     low, high = row.get("low", np.nan), row.get("high", np.nan)
-    if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
-        return float("nan")
-    return float(((high - low) / (2 * normal_quantile(confidence))) ** 2)
+    implied = ((high - low) / (2 * normal_quantile(confidence))) ** 2 if np.isfinite(low) and np.isfinite(high) \
+        else np.nan
+    variance = np.fmax(se ** 2 if np.isfinite(se) else np.nan, implied)
+    return float(variance) if np.isfinite(variance) and variance > 0 else float("nan")
 
 
 def within_range(row: dict[str, Any], limit: float, what: str) -> dict[str, Any]:
