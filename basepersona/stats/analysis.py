@@ -11,7 +11,7 @@ from ..errors import UserError
 from .choices import ChoiceRun, analyse_choices, paired_gap_sums
 from .choices import gap_influence as choice_gap_influence
 from .did import difference_in_differences
-from .gaps import SCALE, GapSums, binomial_gap_se, gap_influence, gap_sums, paired_gap
+from .gaps import MOVER_METHOD, SCALE, GapSums, binomial_gap_se, gap_influence, gap_sums, paired_gap
 from .intervals import CONFIDENCE, normal_quantile, proportion
 from .meta import METHOD as POOLING_METHOD
 from .meta import dersimonian_laird
@@ -323,8 +323,11 @@ def _pooling_variance(row: dict[str, Any], confidence: float) -> float:
     pool), and six frames pooled on it covered 0.84 at 3 % vs 1 % with 30 queries x 5 at ICC 0.3."""
     se = row.get("se", np.nan)
     low, high = row.get("low", np.nan), row.get("high", np.nan)
-    implied = ((high - low) / (2 * normal_quantile(confidence))) ** 2 if np.isfinite(low) and np.isfinite(high) \
-        else np.nan
+    # only a MOVER interval carries more than its SE; a t interval (p_accept gaps) or the papers'
+    # binomial error bar is its SE, and pools on it as before
+    mover = str(row.get("method", "")).startswith(MOVER_METHOD)
+    implied = ((high - low) / (2 * normal_quantile(confidence))) ** 2 \
+        if mover and np.isfinite(low) and np.isfinite(high) else np.nan
     variance = np.fmax(se ** 2 if np.isfinite(se) else np.nan, implied)
     return float(variance) if np.isfinite(variance) and variance > 0 else float("nan")
 

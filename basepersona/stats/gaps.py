@@ -12,6 +12,7 @@ from .intervals import CONFIDENCE, binomial_se, normal_quantile
 from .paired import UNINFORMATIVE, gap_bounds, inverted_p_value, reaches_the_edge
 from .table import RunTable
 
+MOVER_METHOD = "paired MOVER (query-clustered)"
 SCALE = "probability points (difference of proportions; x100 = percentage points)"
 
 
@@ -151,7 +152,7 @@ def paired_gap(sums: GapSums, method: str = "auto", confidence: float = CONFIDEN
         low, high = np.clip([estimate - z * se, estimate + z * se], -1, 1)
         return Difference(estimate, se, float(low), float(high), p_value, "z (independent binomial)",
                           n_queries, method, pt, pu, exact)
-    method = "paired MOVER (query-clustered)"
+    method = MOVER_METHOD
     se = clustered_se(influence, present)
     if n_queries < 2:
         return Difference(estimate, se, np.nan, np.nan, np.nan, "none", n_queries, method, pt, pu, exact,
