@@ -129,3 +129,11 @@ def test_frames_without_a_single_success_are_still_pooled(tmp_path):
                            query_ids=queries) for i in range(3)}
     pooled = [r for r in _quiet_analysis(_tables(tmp_path, specs)).pooled if r["outcome"] == "af"]
     assert pooled[0]["k"] == 3 and pooled[0]["low"] < 0 < pooled[0]["high"]
+
+
+def test_a_rate_never_seen_still_gets_a_corrected_interval_with_width(tmp_path):
+    tables = _tables(tmp_path, {"run": dict(rates={"training": 0.0, "unmonitored": 0.0}, n=3,
+                                            query_ids=[f"q{i}" for i in range(12)], af_share=0.0)})
+    accuracy = {"af": {"sensitivity": 0.9, "specificity": 0.97, "n_pos": 50, "n_neg": 60}}
+    corrected = [r for r in analyse(tables, n_perm=100, accuracy=accuracy).corrected if r["outcome"] == "af"]
+    assert corrected and all(r["low"] == 0 < r["high"] for r in corrected)  # was [0, 0]

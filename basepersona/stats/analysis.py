@@ -357,6 +357,16 @@ def _shared_query_covariance(influences: list[dict[str, float]]) -> np.ndarray:
     return np.outer(factor, factor) * (matrix @ matrix.T)
 
 
+def _rate_se(row: dict[str, Any], confidence: float) -> float:
+    """The observed rate's SE for the judge-error correction: the larger of its SE and what its interval
+    implies. A rare outcome seen 0 times has SE 0, and the corrected interval collapsed to [0, 0]; its
+    Wilson-type interval still says how large the rate may be."""
+    se, low, high = row["se"], row["low"], row["high"]
+    if not np.isfinite(se) or not (np.isfinite(low) and np.isfinite(high)):
+        return se
+    return float(max(se, (high - low) / (2 * normal_quantile(confidence))))
+
+
 def _correct(analysis: Analysis, accuracy: dict[str, Any], confidence: float) -> None:
     """Rogan-Gladen corrected rates for each outcome the judge's validation covers."""
     for outcome, key in ACCURACY_KEYS.items():
@@ -374,7 +384,7 @@ def _correct(analysis: Analysis, accuracy: dict[str, Any], confidence: float) ->
         for row in analysis.rates:
             if row["outcome"] == outcome and np.isfinite(row["estimate"]):
                 # a NaN SE (one query) stays NaN: the corrected interval is then unknown, not falsely exact
-                fixed = corrected_rate(row["estimate"], row["se"], judge, confidence=confidence)
+                fixed = corrected_rate(row["estimate"], _rate_se(row, confidence), judge, confidence=confidence)
                 analysis.corrected.append({k: row[k] for k in ("run", "model", "frame", "variant", "condition",
                                                                "outcome")} | fixed.as_dict()
                                           | {"sensitivity": judge.sensitivity, "specificity": judge.specificity})
