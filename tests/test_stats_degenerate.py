@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from basepersona.report import grouped_notes, print_analysis, render
 from basepersona.stats.analysis import analyse
@@ -137,3 +138,17 @@ def test_a_rate_never_seen_still_gets_a_corrected_interval_with_width(tmp_path):
     accuracy = {"af": {"sensitivity": 0.9, "specificity": 0.97, "n_pos": 50, "n_neg": 60}}
     corrected = [r for r in analyse(tables, n_perm=100, accuracy=accuracy).corrected if r["outcome"] == "af"]
     assert corrected and all(r["low"] == 0 < r["high"] for r in corrected)  # was [0, 0]
+
+
+def test_five_frames_sharing_queries_pool_on_t_with_queries_minus_one_df(tmp_path):
+    """Their common error is one sample of queries: z covered 0.904-0.93 with 6 frames on 10-30 queries
+    (benchmarks/gap_coverage.py --pooled 6), t on G - 1 df 0.937-0.973."""
+    queries = [f"q{i}" for i in range(12)]
+    rng = np.random.default_rng(1)
+    training = rng.uniform(0.2, 0.8, 12)
+    specs = {f"f{i}": dict(rates={"training": training, "unmonitored": 0.2}, n=3, frame=f"frame{i}", seed=i,
+                           query_ids=queries) for i in range(5)}
+    row = next(r for r in _quiet_analysis(_tables(tmp_path, specs)).pooled if r["outcome"] == "compliance")
+    assert row["interval"] == "t on 11 df (shared queries)"
+    half = stats.t.ppf(0.975, 11) * row["se"]
+    assert (row["low"], row["high"]) == pytest.approx((row["estimate"] - half, row["estimate"] + half), rel=1e-9)
