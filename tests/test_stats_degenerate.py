@@ -152,3 +152,21 @@ def test_five_frames_sharing_queries_pool_on_t_with_queries_minus_one_df(tmp_pat
     assert row["interval"] == "t on 11 df (shared queries)"
     half = stats.t.ppf(0.975, 11) * row["se"]
     assert (row["low"], row["high"]) == pytest.approx((row["estimate"] - half, row["estimate"] + half), rel=1e-9)
+
+
+def test_report_draws_tables_at_a_terminal_and_writes_markdown_to_a_pipe(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from rich.console import Console
+
+    from basepersona.commands import stats as stats_command
+
+    run = write_run(tmp_path / "run", rates={"training": 0.5, "unmonitored": 0.2}, n=2,
+                    query_ids=[f"q{i}" for i in range(6)])
+    terminal = Console(force_terminal=True, width=120, record=True)
+    monkeypatch.setattr(stats_command, "console", terminal)
+    assert CliRunner().invoke(stats_command.report, [str(run)]).exit_code == 0
+    drawn = terminal.export_text()
+    assert "┃" in drawn and "| run |" not in drawn
+    piped = subprocess.run([sys.executable, "-m", "basepersona", "report", str(run)], capture_output=True, text=True,
+                           timeout=300)
+    assert piped.returncode == 0 and "| run | condition |" in piped.stdout
