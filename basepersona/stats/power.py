@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import optimize, stats
+import numpy as np
+from scipy import integrate, optimize, stats
 
 from ..errors import UserError
 
@@ -59,31 +60,63 @@ def per_query_variance(effect: float, m: int, a: Assumptions) -> float:
     return _gap_variance(a.rate, a.other_gap + effect, m, a) + _gap_variance(a.rate, a.other_gap, m, a)
 
 
+def _two_sided_nct_power(critical: float, df: int, noncentrality: float) -> float:
+    """P(|T| > critical) for T noncentral t on df degrees of freedom, by adaptive quadrature.
+
+    T = (Z + d) / W with W = sqrt(chi2_df / df), so P(|T| > c) = E_W[Phi(d - c W) + Phi(-d - c W)].
+    Integrating over W avoids scipy's nct, which returns NaN (or garbage) for cdf(-c) far in the
+    tail: the fallback that replaced a NaN term by a normal tail gave 0.937 where the truth is 0.793,
+    and 3.8e-7 where it is 0.457 (issue 14). Both terms are lower normal tails or values near 1, so
+    neither loses precision by cancellation; the W-range left out holds under 1e-15 of its mass.
+    """
+    low, high = (math.sqrt(stats.chi2.ppf(1e-16, df) / df), math.sqrt(stats.chi2.isf(1e-16, df) / df))
+    # log density of W: sqrt(df) times the chi density at w sqrt(df), written out (quad calls it often)
+    log_constant = (df / 2) * math.log(df / 2) + math.log(2) - math.lgamma(df / 2)
+    root_half = math.sqrt(0.5)
+
+    def integrand(w: float) -> float:
+        density = math.exp(log_constant + (df - 1) * math.log(w) - df * w * w / 2)
+        upper = 0.5 * math.erfc(-(noncentrality - critical * w) * root_half)  # Phi(d - c w)
+        lower = 0.5 * math.erfc((noncentrality + critical * w) * root_half)   # Phi(-d - c w)
+        return density * (upper + lower)
+
+    # break at the density's mode and where the upper term turns from ~1 to ~0, so quad sees both features
+    points = sorted(x for x in {math.sqrt(max(df - 1, 0) / df), noncentrality / critical} if low < x < high)
+    value, _ = integrate.quad(integrand, low, high, points=points or None, epsabs=1e-13, epsrel=1e-12, limit=500)
+    return float(min(1.0, max(0.0, value)))
+
+
 def power(effect: float, queries: int, m: int, a: Assumptions) -> float:
     """Power of the two-sided paired t-test over queries, from the noncentral t.
 
     The statistic's distribution under the effect is noncentral t on G - 1 df with noncentrality
     effect / sqrt(variance / G); both tails count (same as statsmodels' TTestPower). A shifted central
-    t, used before, overstates power by up to a few points at small G.
+    t, used before, overstates power by up to a few points at small G. With fewer than two queries
+    no paired test exists: power 0.
     """
     if queries < 2:
-        return float("nan")
+        return 0.0
     variance = per_query_variance(effect, m, a)
     if variance == 0:
         return 1.0 if effect else 0.0
     df = queries - 1
     noncentrality = abs(effect) / math.sqrt(variance / queries)
-    critical = stats.t.ppf(1 - a.alpha / 2, df)
-    value = float(stats.nct.sf(critical, df, noncentrality) + stats.nct.cdf(-critical, df, noncentrality))
-    if not math.isfinite(value):
-        # scipy's nct returns NaN far in the tail (noncentrality in the tens): power is 1 to double precision
-        # there, and the normal tail says so without the numerical trouble
-        value = float(stats.norm.sf(critical - noncentrality))
-    return value
+    critical = float(stats.t.ppf(1 - a.alpha / 2, df))
+    return _two_sided_nct_power(critical, df, noncentrality)
+
+
+def _normal_queries(effect: float, target_power: float, m: int, a: Assumptions) -> int:
+    """The normal-approximation design size: a starting point for the exact search, not the answer."""
+    z_sum = stats.norm.ppf(1 - a.alpha / 2) + stats.norm.ppf(target_power)
+    return max(2, math.ceil(z_sum ** 2 * per_query_variance(effect, m, a) / effect ** 2))
 
 
 def queries_needed(effect: float, target_power: float, m: int, a: Assumptions) -> int:
-    """Smallest number of queries whose power reaches the target."""
+    """Smallest number of queries whose power reaches the target (power rises with the queries).
+
+    The normal approximation can be above or below the answer (it ignores the t's heavier tails but
+    also its noncentral skew), so the search brackets the answer from there in both directions and
+    then bisects."""
     a.check()
     if effect == 0:
         raise UserError("--gap must be non-zero: a zero effect is never detected")
@@ -91,24 +124,48 @@ def queries_needed(effect: float, target_power: float, m: int, a: Assumptions) -
         raise UserError(f"--power must lie in (0, 1) (got {target_power})")
     if m < 1:
         raise UserError(f"--samples-per-query must be at least 1 (got {m})")
-    variance = per_query_variance(effect, m, a)
-    z_sum = stats.norm.ppf(1 - a.alpha / 2) + stats.norm.ppf(target_power)
-    queries = max(2, math.ceil(z_sum ** 2 * variance / effect ** 2))  # normal start, then t correction
-    while power(effect, queries, m, a) < target_power:
-        queries += 1
-    return queries
+    if per_query_variance(effect, m, a) == 0:
+        return 2
+    reaches = lambda queries: power(effect, queries, m, a) >= target_power  # noqa: E731
+    guess = _normal_queries(effect, target_power, m, a)
+    if reaches(guess):  # step down until a size fails (1 always does: no paired test)
+        high, step = guess, 1
+        while high - step >= 2 and reaches(high - step):
+            high, step = high - step, 2 * step
+        low = max(1, high - step)
+    else:  # step up until a size reaches the target
+        low, step = guess, 1
+        while not reaches(low + step):
+            low, step = low + step, 2 * step
+        high = low + step
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if reaches(middle) else (middle, high)
+    return max(2, high)
 
 
 def detectable_effect(queries: int, target_power: float, m: int, a: Assumptions) -> float:
-    """Smallest positive gap (or difference in gaps) detected with the target power; NaN if none fits."""
+    """Smallest positive gap (or difference in gaps) detected with the target power.
+
+    inf when even the largest possible effect (the rate moving to 1) is not detected with that power:
+    too few queries for the test at this alpha (e.g. 2 queries at alpha 0.01)."""
     a.check()
     if queries < 2:
         raise UserError(f"--queries must be at least 2 (got {queries})")
     base = a.rate if not a.did else a.rate + a.other_gap
     largest = 1 - base
-    if largest <= 0 or power(largest, queries, m, a) < target_power:
-        return float("nan")
-    return float(optimize.brentq(lambda e: power(e, queries, m, a) - target_power, 1e-9, largest, xtol=1e-10))
+    if largest <= 0:
+        return math.inf
+    # Power need not rise all the way to the largest effect: with pairing, a rate pushed towards 1
+    # loses the between-query covariance that pairing removes, so the variance can grow faster than
+    # the effect. A grid finds the first effect that reaches the target; brentq refines below it.
+    first = next((e for e in largest * np.linspace(0, 1, 65)[1:] if power(e, queries, m, a) >= target_power), None)
+    if first is None:
+        return math.inf
+    below = first - largest / 64
+    if below <= 0:
+        below = 1e-9
+    return float(optimize.brentq(lambda e: power(e, queries, m, a) - target_power, below, first, xtol=1e-10))
 
 
 def plan_rows(effect: float, target_power: float, a: Assumptions, samples_options=(1, 2, 4, 8, 16, 32)) -> list[dict]:

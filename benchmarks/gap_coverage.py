@@ -1,0 +1,147 @@
+"""Simulated coverage of the intervals a report prints for rates, paired gaps and differences in gaps
+(issue 14's grid: rare rates with gaps of 0-4 points, m in {1, 2, 5, 1-8 varying}, G in {10, 30, 100},
+ICC in {0, 0.1, 0.3}), for docs/STATS.md.
+
+    python benchmarks/gap_coverage.py --quick          # G {10, 30}, 400 tables per cell: seconds
+    nice python benchmarks/gap_coverage.py             # the full grid, 4,000 tables per cell: about a minute
+    python benchmarks/gap_coverage.py --grid clustered # strongly clustered designs off the issue's grid
+
+Per-query rates are Beta with the given ICC (stats/synthetic.py), drawn independently in the two
+conditions; the difference in gaps compares a run with the gap shown against one without (its
+unmonitored rate in both conditions). Each cell prints the coverage of the rate (training), the
+gap and the difference in gaps; cells outside 93-97 % are bold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+
+import numpy as np
+
+from basepersona.stats.analysis import pool_frames
+from basepersona.stats.did import did_bounds
+from basepersona.stats.gaps import MOVER_METHOD, GapSums
+from basepersona.stats.paired import gap_bounds, influences, rate_bounds
+from basepersona.stats.synthetic import query_rates
+
+# (unmonitored rates with gaps, queries, samples per query, ICCs) per grid
+GRIDS = {"issue": (((0.01, 0.0), (0.01, 0.02), (0.01, 0.04), (0.03, 0.0), (0.03, 0.02), (0.05, 0.0), (0.3, 0.1)),
+                   (10, 30, 100), (1, 2, 5, "1-8"), (0.0, 0.1, 0.3)),
+         "clustered": (((0.02, 0.0), (0.01, 0.04), (0.05, 0.05), (0.1, 0.0), (0.02, 0.08)), (10, 20), (4, 10, 20),
+                       (0.5, 0.8))}
+
+
+def sample_counts(rng, m, shape) -> np.ndarray:
+    return (rng.integers(1, 9, shape) if m == "1-8" else np.full(shape, m)).astype(float)
+
+
+def draw(rng, reps, queries, m, rate, icc) -> GapSums:
+    counts_t, counts_u = sample_counts(rng, m, (reps, queries)), sample_counts(rng, m, (reps, queries))
+    rate_t = query_rates(rng, reps * queries, rate[0] + rate[1], icc).reshape(reps, queries)
+    rate_u = query_rates(rng, reps * queries, rate[0], icc).reshape(reps, queries)
+    return GapSums(rng.binomial(counts_t.astype(int), rate_t).astype(float), counts_t,
+                   rng.binomial(counts_u.astype(int), rate_u).astype(float), counts_u)
+
+
+def covered(low, high, truth) -> float:
+    return float(np.mean((low <= truth + 1e-12) & (truth - 1e-12 <= high)))
+
+
+def cell(rng, reps, queries, m, rate, icc) -> tuple[float, float, float]:
+    shown, flat = draw(rng, reps, queries, m, rate, icc), draw(rng, reps, queries, m, (rate[0], 0.0), icc)
+    rate_low, rate_high = rate_bounds(shown.yt, shown.nt)
+    _, gap_low, gap_high, _ = gap_bounds(*shown)
+    did_low, did_high = did_bounds(shown, flat)
+    return (covered(rate_low, rate_high, rate[0] + rate[1]), covered(gap_low, gap_high, rate[1]),
+            covered(did_low, did_high, rate[1]))
+
+
+def pooled_cell(rng, reps, queries, m, rate, icc, frames) -> tuple[float, float]:
+    """Coverage of the gap pooled over frames that share their queries (and the queries' true rates),
+    and the share of tables with a pooled interval at all. Each frame's gap row is what paired_gap
+    gives (estimate, clustered SE, MOVER-and-t interval), computed for all tables at once."""
+    rate_t = np.repeat(query_rates(rng, reps * queries, rate[0] + rate[1], icc).reshape(reps, 1, queries), frames, 1)
+    rate_u = np.repeat(query_rates(rng, reps * queries, rate[0], icc).reshape(reps, 1, queries), frames, 1)
+    counts_t, counts_u = (sample_counts(rng, m, (reps, frames, queries)) for _ in range(2))
+    flat = [x.reshape(reps * frames, queries) for x in (
+        rng.binomial(counts_t.astype(int), rate_t).astype(float), counts_t,
+        rng.binomial(counts_u.astype(int), rate_u).astype(float), counts_u)]
+    estimate, low, high, _ = gap_bounds(*flat)
+    influence = np.nan_to_num(influences(flat[0], flat[1])[1]) - np.nan_to_num(influences(flat[2], flat[3])[1])
+    se = np.sqrt(queries / (queries - 1) * np.sum(influence ** 2, axis=1))
+    ids = [f"q{i}" for i in range(queries)]
+    hits = estimable = 0
+    for table in range(reps):
+        members = range(table * frames, (table + 1) * frames)
+        rows = [{"estimate": estimate[i], "se": se[i], "low": low[i], "high": high[i], "method": MOVER_METHOD}
+                for i in members]
+        result = pool_frames(rows, [dict(zip(ids, influence[i])) for i in members])
+        if np.isfinite(result["low"]):
+            estimable += 1
+            hits += result["low"] <= rate[1] + 1e-12 and rate[1] - 1e-12 <= result["high"]
+    return hits / max(estimable, 1), estimable / reps
+
+
+def show(value: float) -> str:
+    return f"{value:.3f}" if 0.93 <= value <= 0.97 else f"**{value:.3f}**"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="G in {10, 30}, 400 tables per cell")
+    parser.add_argument("--grid", choices=GRIDS, default="issue")
+    parser.add_argument("--pooled", type=int, default=0, metavar="FRAMES",
+                        help="instead: the gap pooled over this many frames sharing their queries (1,000 tables "
+                             "per cell, m in {1, 5}, ICC in {0, 0.3})")
+    parser.add_argument("--reps", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=14)
+    args = parser.parse_args()
+    rates, queries, samples, iccs = GRIDS[args.grid]
+    queries = tuple(g for g in queries if g <= 30) if args.quick else queries
+    reps = args.reps or (400 if args.quick else 4000)
+    rng = np.random.default_rng(args.seed)
+    start = time.perf_counter()
+    if args.pooled:
+        show_pooled(rng, args, rates, queries)
+        return
+    found = {}
+    for rate, g, m, icc in itertools.product(rates, queries, samples, iccs):
+        if m == 1 and icc:
+            continue  # one sample per query: the ICC does not enter
+        found[rate, g, m, icc] = cell(rng, reps, g, m, rate, icc)
+    print(f"grid {args.grid}, seed {args.seed}, {reps} tables per cell, {time.perf_counter() - start:.0f} s; "
+          "each cell: rate / gap / difference in gaps\n")
+    columns = [(m, icc) for m in samples for icc in iccs if not (m == 1 and icc)]
+    print("| unmonitored, gap | G | " + " | ".join(f"m={m} ICC {icc:g}" for m, icc in columns) + " |")
+    print("|" + "---|" * (len(columns) + 2))
+    for rate, g in itertools.product(rates, queries):
+        row = [" / ".join(show(v) for v in found[rate, g, m, icc]) for m, icc in columns]
+        print(f"| {100 * rate[0]:g} %, {100 * rate[1]:g} pt | {g} | " + " | ".join(row) + " |")
+    for index, name in enumerate(("rate", "gap", "difference in gaps")):
+        values = np.array([v[index] for v in found.values()])
+        print(f"\n{name}: {np.sum(values < 0.93)} of {values.size} cells under 93 % (min {values.min():.3f}), "
+              f"{np.sum(values > 0.97)} over 97 % (max {values.max():.3f})")
+
+
+def show_pooled(rng, args, rates, queries) -> None:
+    reps = args.reps or 1000
+    print(f"gap pooled over {args.pooled} frames sharing their queries, seed {args.seed}, {reps} tables per cell; "
+          "coverage (share of tables with an interval)\n")
+    columns = [(1, 0.0), (5, 0.0), (5, 0.3)]
+    print("| unmonitored, gap | G | " + " | ".join(f"m={m} ICC {icc:g}" for m, icc in columns) + " |")
+    print("|" + "---|" * (len(columns) + 2))
+    values = []
+    for rate, g in itertools.product(rates, queries):
+        cells = [pooled_cell(rng, reps, g, m, rate, icc, args.pooled) for m, icc in columns]
+        values += [c[0] for c in cells]
+        row = [f"{show(c)} ({e:.2f})" for c, e in cells]
+        print(f"| {100 * rate[0]:g} %, {100 * rate[1]:g} pt | {g} | " + " | ".join(row) + " |", flush=True)
+    values = np.array(values)
+    print(f"\npooled gap: {np.sum(values < 0.93)} of {values.size} cells under 93 % (min {values.min():.3f}), "
+          f"{np.sum(values > 0.97)} over 97 % (max {values.max():.3f})")
+
+
+if __name__ == "__main__":
+    main()
