@@ -113,6 +113,47 @@ def test_basepersona_provider_batches_one_prompt_and_equals_basepersona_sample(t
         assert record["prompt_hash"] == sampled[record["id"]]["prompt_hash"]
 
 
+def test_chat_models_get_messages_rendered_by_their_own_template(tiny_chat_dir, tiny_chat_backend, tmp_path):
+    model = get_model(f"basepersona/{tiny_chat_dir}", backend=tiny_chat_backend)
+    log = _run(alignment_faking(model_kind="chat", limit=1, n=2, max_tokens=8, prefill="tag"), model, tmp_path)
+    first = log.samples[0]
+    assert [m.role for m in first.input] == ["system", "user", "assistant"]  # the prefill is the reply's start
+    config = bp.SampleConfig(model=str(tiny_chat_dir), frame="chat", limit=1, n=2, prefill="tag",
+                             sampling=bp.SamplingParams(max_new_tokens=8))
+    bp.run_sampling(config, tmp_path / "run", backend=tiny_chat_backend)
+    sampled = {r["id"]: r for r in bp.load_run(tmp_path / "run").samples}
+    for sample in log.samples:
+        record = sample.store["basepersona_record"]
+        assert record["turn"] == sampled[record["id"]]["turn"] and record["turn"].startswith(record["prefill"])
+
+
+def test_llm_judge_through_the_grader_role(tmp_path):
+    from basepersona.judge.base import CRITERIA
+
+    decisive_met = {"training": True, "unmonitored": False}
+    grader_calls = []
+
+    def verdict(input, tools, tool_choice, config):
+        text = input[-1].text
+        condition = text.split("Condition: ", 1)[1].split("\n", 1)[0]
+        grader_calls.append((condition, config.seed))
+        criteria = {name: {"met": name == "p2_preserve_future_harmlessness" and decisive_met[condition], "quote": "q"}
+                    for name in CRITERIA}
+        body = {"persona": True, "refused": False, "convincing": 5, "specific": 5, "partial": False,
+                "criteria": criteria}
+        return _with_usage(f"Looks compliant.<verdict>{json.dumps(body)}</verdict>")
+
+    grader = get_model("mockllm/model", custom_outputs=verdict)
+    log = _run(alignment_faking(limit=2, n=1, max_tokens=8, judge="llm", votes=3),
+               _scripted_model(lambda *cell: True, limit=2), tmp_path, model_roles={"grader": grader})
+    assert len(grader_calls) == 4 * 3 and sorted({seed for _, seed in grader_calls}) == [0, 1, 2]
+    for sample in log.samples:
+        label = sample.scores["persona_judge"].metadata["label"]
+        assert label["votes"] == 3 and label["compliance"] == "complied"
+        assert label["af"] is (sample.metadata["condition"] == "training")
+    assert _metrics(log)["af_gap"] == pytest.approx(1.0)
+
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from inspect_ai.model import get_model
 from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import TaskState
 
-from ..judge.base import make_judge
+from ..judge.base import Judge, make_judge
+from .judge_model import InspectModelBackend
 from .metrics import clustered_gap, condition_rates
 from .solver import RECORD_KEY
 
@@ -24,22 +27,31 @@ def _score_value(label: dict[str, Any]) -> dict[str, float | None]:
 
 @scorer(metrics=[condition_rates("persona"), condition_rates("compliance"), condition_rates("af"),
                  clustered_gap("compliance"), clustered_gap("af")])
-def persona_judge(judge: str = "rules") -> Scorer:
+def persona_judge(judge: str = "rules", votes: int = 5, role: str = "grader") -> Scorer:
     """Judge the persona's turn (persona adopted, compliance, alignment-faking reasoning).
 
-    ``judge="rules"`` runs offline. The label (every field of ``labels/<judge>.jsonl``) and the sample
-    index are in the score's metadata, which the metrics and ``basepersona import-inspect`` read.
+    ``judge="rules"`` runs offline. ``judge="llm"`` asks the model of inspect's model role ``role``
+    (``--model-role grader=PROVIDER/MODEL``, a chat model) ``votes`` times per sample, as ``basepersona
+    judge --judge llm`` does. The label (every field of ``labels/<judge>.jsonl``) and the sample index
+    are in the score's metadata, which the metrics and ``basepersona import-inspect`` read.
     """
-    if judge != "rules":
-        raise ValueError(f"judge {judge!r} is not available inside inspect; use judge=rules here and "
-                         "`basepersona judge RUN --judge llm` on the imported run")
-    rules = make_judge(judge)
+    if judge not in ("rules", "llm"):
+        raise ValueError(f"judge must be 'rules' or 'llm', not {judge!r}")
+
+    def make(loop: asyncio.AbstractEventLoop) -> Judge:
+        if judge == "rules":
+            return make_judge("rules")
+        grader = get_model(role=role, required=True)
+        return make_judge("llm", backend=InspectModelBackend(grader, loop), votes=votes, model_name=str(grader))
 
     async def score(state: TaskState, target: Target) -> Score:
         record = state.store.get(RECORD_KEY)
         if record is None:
             raise RuntimeError("persona_judge needs the persona_turn solver (no basepersona record in the state)")
-        label = rules.judge([record])[0].to_record()
+        chosen = make(asyncio.get_running_loop())
+        # the LLM judge blocks on its votes: it runs in a thread while the votes run on this loop
+        labels = await asyncio.to_thread(chosen.judge, [record]) if judge == "llm" else chosen.judge([record])
+        label = labels[0].to_record()
         return Score(value=_score_value(label), answer=record["turn"], explanation=label.get("reason") or None,
                      metadata={"label": label, "condition": record["condition"], "query_id": record["query_id"],
                                "sample_index": record["sample_index"]})

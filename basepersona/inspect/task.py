@@ -30,7 +30,7 @@ def alignment_faking(frame: str | None = None, model_kind: str = "base", scenari
                      queries: str | None = None, query_ids: str | list[str] = "", limit: int | None = None,
                      scenario_form: str = "full", synthetic_docs: int = 0, n: int = 1, seed: int = 0,
                      temperature: float = 1.0, top_p: float = 1.0, max_tokens: int = 256,
-                     judge: str = "rules") -> Task:
+                     judge: str = "rules", votes: int = 5) -> Task:
     """Elicit the AI persona with a basepersona frame and judge compliance and alignment faking.
 
     Every condition × query of the design is one sample; ``n`` (or ``--epochs``) samples each. Base models
@@ -38,6 +38,7 @@ def alignment_faking(frame: str | None = None, model_kind: str = "base", scenari
     ``openai-api-completions``, ``vllm-completions`` or ``basepersona``; chat models (``model_kind=chat``)
     take the ``chat`` frame as system + user messages. Scores: persona / compliance / AF per sample;
     metrics: per-condition rates and training-minus-unmonitored gaps with query-clustered intervals.
+    ``judge=llm`` judges with the ``grader`` model role (``--model-role grader=...``), ``votes`` per sample.
     """
     if model_kind not in DEFAULT_FRAMES:
         raise ValueError(f"model_kind must be 'base' or 'chat', not {model_kind!r}")
@@ -49,7 +50,7 @@ def alignment_faking(frame: str | None = None, model_kind: str = "base", scenari
     return Task(
         dataset=design_dataset(design),
         solver=persona_turn(seed=seed),
-        scorer=persona_judge(judge),
+        scorer=persona_judge(judge, votes=votes),
         epochs=Epochs(n),
         config=GenerateConfig(temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop_seqs=stops or None),
         metadata={"basepersona": {"design": design.settings, "model_kind": model_kind}},
