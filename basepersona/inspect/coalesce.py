@@ -35,9 +35,10 @@ class _Pending:
 class Coalescer:
     """Queue of single-sample requests drained by one backend call at a time."""
 
-    def __init__(self, backend: Backend, gather_seconds: float = 0.02):
+    def __init__(self, backend: Backend, gather_seconds: float = 0.02, max_requests: int | None = None):
         self.backend = backend
         self.gather_seconds = gather_seconds  # lets requests sent together arrive before the first call
+        self.max_requests = max_requests  # samples per backend call (None: all waiting; 1: no coalescing)
         self.calls: list[int] = []  # samples per backend call (for tests and benchmarks)
         self._queue: list[_Pending] = []
         self._worker: asyncio.Task | None = None
@@ -53,7 +54,8 @@ class Coalescer:
     async def _drain(self) -> None:
         await asyncio.sleep(self.gather_seconds)
         while self._queue:
-            batch, self._queue = self._queue, []
+            take = len(self._queue) if self.max_requests is None else self.max_requests
+            batch, self._queue = self._queue[:take], self._queue[take:]
             try:
                 await asyncio.to_thread(self._run, batch)
             except BaseException as exc:  # every waiting sample learns of the failure

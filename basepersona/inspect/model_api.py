@@ -51,13 +51,14 @@ class BasepersonaAPI(ModelAPI):
 
     def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
                  config: GenerateConfig = GenerateConfig(), backend: str | Backend = "transformers",
-                 **options: Any) -> None:
+                 max_coalesce: int | None = None, **options: Any) -> None:
         super().__init__(model_name, base_url, api_key, [], config)
         if isinstance(backend, str):
             options.setdefault("announce", lambda message: None)
             backend = load_backend(model_name or None, backend, **options)
         self.backend: Backend = backend
-        self.coalescer = Coalescer(self.backend)
+        # -M max_coalesce=K caps the samples per backend call (memory); 1 turns coalescing off
+        self.coalescer = Coalescer(self.backend, max_requests=max_coalesce)
 
     def max_connections(self) -> int:
         return MAX_CONNECTIONS
