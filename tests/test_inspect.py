@@ -183,6 +183,19 @@ def test_inspect_cli_mockllm_then_import_judge_report(tmp_path):
     assert again.returncode == 2 and "already holds a run" in again.stderr and "Traceback" not in again.stderr
 
 
+def test_inspect_cli_with_the_basepersona_provider(tiny_base_dir, tmp_path):
+    """`--model basepersona/DIR -M device=cpu` from the real command line (no stand-ins: usage comes from the model)."""
+    done = _cli("-m", "inspect_ai", "eval", "basepersona/alignment_faking", "-T", "limit=1", "-T", "max_tokens=6",
+                "-T", "seed=4", "--epochs", "2", "--model", f"basepersona/{tiny_base_dir}", "-M", "device=cpu",
+                "--log-dir", "logs", "--display", "none", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    [log_path] = (tmp_path / "logs").glob("*.eval")
+    assert _cli("-m", "basepersona", "import-inspect", str(log_path), "--out", "afrun", cwd=tmp_path).returncode == 0
+    run = bp.load_run(tmp_path / "afrun")
+    assert sorted(r["seed"] for r in run.samples) == [4, 4, 5, 5] and run.settings["seed"] == 4
+    assert all(0 < r["new_tokens"] <= 6 for r in run.samples)
+
+
 def test_import_refuses_missing_and_foreign_logs(tmp_path):
     missing = _cli("-m", "basepersona", "import-inspect", "nope.eval", "--out", "afrun", cwd=tmp_path)
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
