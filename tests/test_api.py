@@ -37,8 +37,14 @@ def test_every_public_name_is_listed_documented_and_loads():
     assert (ROOT / "basepersona" / "py.typed").exists()
 
 
-def test_import_stays_light():
-    code = "import sys, basepersona as bp; bp.render_design; print('torch' in sys.modules, 'transformers' in sys.modules)"
+def test_design_judge_and_gap_run_without_torch():
+    """What an analysis-only user needs never imports torch or transformers (a light install is possible)."""
+    code = ("import sys, basepersona as bp\n"
+            "design = bp.render_design(limit=2)\n"
+            "records = [bp.completion_record(p, ' fine', sample_index=i) for p in design for i in range(2)]\n"
+            "bp.gap(records, bp.make_judge('rules').judge(records), outcome='persona')\n"
+            "import basepersona.report, basepersona.stats.analysis\n"
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 
