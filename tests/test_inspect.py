@@ -18,6 +18,7 @@ from inspect_ai.model import ModelOutput, ModelUsage, get_model  # noqa: E402
 
 import basepersona as bp  # noqa: E402
 from basepersona.inspect import alignment_faking  # noqa: E402
+from basepersona.inspect.solver import output_record  # noqa: E402
 from basepersona.stats.gaps import GapSums, paired_gap  # noqa: E402
 
 OFFLINE_INSPECT = str(Path(__file__).with_name("inspect_offline.py"))
@@ -94,7 +95,13 @@ def test_each_epoch_gets_its_own_seed(tmp_path):
     log = _run(alignment_faking(limit=1, n=3, seed=10, max_tokens=8), get_model("mockllm/model", custom_outputs=reply),
                tmp_path)
     assert sorted(seeds) == [10, 10, 11, 11, 12, 12]
-    assert {s.store["basepersona_record"]["seed"] - 10 for s in log.samples} == {s.epoch - 1 for s in log.samples}
+    for sample in log.samples:
+        stored = sample.store["basepersona_record"]
+        assert stored["seed"] == 10 + sample.epoch - 1 and stored["sample_index"] == sample.epoch - 1
+        # what import-inspect rebuilds from a log without the stored record is the same record
+        rebuilt = output_record(sample.metadata, sample.input, sample.output, sample_index=sample.epoch - 1,
+                                seed=stored["seed"], model=stored["model"])
+        assert rebuilt == stored
 
 
 def test_basepersona_provider_batches_one_prompt_and_equals_basepersona_sample(tiny_base_dir, tiny_backend, tmp_path):

@@ -16,11 +16,10 @@ from typing import Any
 from inspect_ai.log import EvalLog, EvalSample, read_eval_log
 
 from .. import __version__
-from ..design import completion_record
 from ..errors import UserError
 from ..store import MANIFEST, SAMPLES, JsonlAppender, write_manifest
-from .dataset import METADATA_KEY, design_prompt
-from .solver import RECORD_KEY
+from .dataset import METADATA_KEY
+from .solver import RECORD_KEY, output_record
 
 
 @dataclass
@@ -54,12 +53,8 @@ def _record(sample: EvalSample, model: str) -> dict[str, Any]:
     stored = (sample.store or {}).get(RECORD_KEY)
     if stored is not None:
         return dict(stored)
-    messages = sample.input if isinstance(sample.input, list) else []
-    text = sample.input if isinstance(sample.input, str) else (messages[0].text if len(messages) == 1 else "")
-    choice = sample.output.choices[0] if sample.output.choices else None
-    finish = "length" if choice is not None and choice.stop_reason == "max_tokens" else "stop"
-    return completion_record(design_prompt(sample.metadata, text), sample.output.completion,
-                             sample_index=sample.epoch - 1, model=model, finish_reason=finish)
+    return output_record(sample.metadata, sample.input, sample.output, sample_index=sample.epoch - 1, seed=None,
+                         model=model)
 
 
 def _sampling(log: EvalLog) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from inspect_ai.model import ChatMessage, ModelOutput
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from ..design import completion_record
@@ -27,22 +30,26 @@ def persona_turn(seed: int = 0) -> Solver:
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         sample_seed_value = sample_seed(seed, state.epoch)
         state = await generate(state, tool_calls="none", seed=sample_seed_value)
-        prompt = design_prompt(state.metadata, state.input if isinstance(state.input, str) else _input_text(state))
-        output = state.output
-        choice = output.choices[0] if output.choices else None
-        finish = "length" if choice is not None and choice.stop_reason == "max_tokens" else "stop"
-        record = completion_record(prompt, output.completion, sample_index=state.epoch - 1, seed=sample_seed_value,
-                                   model=str(state.model), finish_reason=finish,
-                                   new_tokens=output.usage.output_tokens if output.usage else 0)
-        state.store.set(RECORD_KEY, record)
+        state.store.set(RECORD_KEY, output_record(state.metadata, state.input, state.output,
+                                                  sample_index=state.epoch - 1, seed=sample_seed_value,
+                                                  model=str(state.model)))
         return state
 
     return solve
 
 
-def _input_text(state: TaskState) -> str:
+def output_record(metadata: dict[str, Any], input: str | list[ChatMessage], output: ModelOutput, *,
+                  sample_index: int, seed: int | None, model: str) -> dict[str, Any]:
+    """The judgeable record of one generation: the sample's design cell plus what the model wrote."""
+    prompt = design_prompt(metadata, _document_text(input))
+    choice = output.choices[0] if output.choices else None
+    finish = "length" if choice is not None and choice.stop_reason == "max_tokens" else "stop"
+    return completion_record(prompt, output.completion, sample_index=sample_index, seed=seed, model=model,
+                             finish_reason=finish, new_tokens=output.usage.output_tokens if output.usage else 0)
+
+
+def _document_text(input: str | list[ChatMessage]) -> str:
     """A document sample's prompt text (its one user message); chat samples keep their messages instead."""
-    messages = state.input
-    if len(messages) == 1 and messages[0].role == "user":
-        return messages[0].text
-    return ""
+    if isinstance(input, str):
+        return input
+    return input[0].text if len(input) == 1 and input[0].role == "user" else ""
