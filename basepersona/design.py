@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .frames import ChatFormatter, Frame, RenderedPrompt, cut_turn
 from .queries import Query
 from .scenario import Condition, Scenario
 from .store import sample_id
+
+if TYPE_CHECKING:
+    from .sample import SampleConfig
 
 CHAT_PLACEHOLDER = ""  # the text of a chat prompt rendered without a chat template (only messages are known)
 
@@ -113,7 +116,7 @@ def render_prompt(frame: Frame, scenario: Scenario, condition: Condition, query:
                         rendered.prefill, rendered.stop, rendered.turn_end)
 
 
-def render_design(config: Any = None, *, chat_formatter: ChatFormatter | None = None, **settings: Any) -> Design:
+def render_design(config: SampleConfig | None = None, *, chat_formatter: ChatFormatter | None = None, **settings: Any) -> Design:
     """Render every (condition, query) prompt of a design; no model is loaded and nothing is written.
 
     Pass a :class:`basepersona.SampleConfig`, or its fields as keywords (``frame="forum"``,

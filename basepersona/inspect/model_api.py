@@ -14,7 +14,7 @@ from typing import Any
 
 from inspect_ai.log._samples import sample_active
 from inspect_ai.model import (ChatCompletionChoice, ChatMessage, ChatMessageAssistant, GenerateConfig, ModelAPI,
-                              ModelOutput, ModelUsage, modelapi)
+                              ModelOutput, ModelUsage, StopReason, modelapi)
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from ..backends import load_backend
@@ -23,7 +23,7 @@ from .coalesce import Coalescer
 
 # a sample's request: as many concurrent calls as samples in flight, so whole prompts batch together
 MAX_CONNECTIONS = 256
-STOP_REASONS = {"stop": "stop", "eos": "stop", "length": "max_tokens"}
+STOP_REASONS: dict[str, StopReason] = {"stop": "stop", "eos": "stop", "length": "max_tokens"}
 
 
 def sampling_params(config: GenerateConfig) -> SamplingParams:
