@@ -18,7 +18,9 @@ from inspect_ai.model import ModelOutput, ModelUsage, get_model  # noqa: E402
 
 import basepersona as bp  # noqa: E402
 from basepersona.inspect import alignment_faking  # noqa: E402
+from basepersona.inspect.log_import import import_inspect_log  # noqa: E402
 from basepersona.inspect.solver import output_record  # noqa: E402
+from basepersona.stats.table import load_table  # noqa: E402
 from basepersona.stats.gaps import GapSums, paired_gap  # noqa: E402
 
 OFFLINE_INSPECT = str(Path(__file__).with_name("inspect_offline.py"))
@@ -159,6 +161,10 @@ def test_llm_judge_through_the_grader_role(tmp_path):
         assert label["votes"] == 3 and label["compliance"] == "complied"
         assert label["af"] is (sample.metadata["condition"] == "training")
     assert _metrics(log)["af_gap"] == pytest.approx(1.0)
+    summary = import_inspect_log(log.location, tmp_path / "afrun")
+    assert summary.labels == {"llm-mockllm--model": 4}
+    table = load_table(bp.load_run(tmp_path / "afrun"), "llm")
+    assert table.query_sums("af", "training")[0].sum() == 2 and table.query_sums("af", "unmonitored")[0].sum() == 0
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -179,7 +185,9 @@ def test_inspect_cli_mockllm_then_import_judge_report(tmp_path):
     assert len(run.samples) == 2 * 3 * 2 and run.settings["frame"] == "forum" and run.settings["n"] == 2
     assert run.settings["model"] == "mockllm/model"
     assert all(r["continuation"] == "Default output from mockllm/model" for r in run.samples)
-    assert _cli("-m", "basepersona", "judge", "afrun", cwd=tmp_path).returncode == 0
+    assert run.judges() == ["rules"] and len(run.labels("rules")) == 12  # the scorer's labels came along
+    judged = _cli("-m", "basepersona", "judge", "afrun", cwd=tmp_path)  # accepts them: same fingerprints, settings
+    assert judged.returncode == 0 and "12 already labelled" in judged.stdout + judged.stderr, judged.stderr
     report = _cli("-m", "basepersona", "report", "afrun", "--format", "json", cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     analysis = json.loads(report.stdout)

@@ -24,5 +24,7 @@ def import_inspect(log_path: Path, out_dir: Path) -> None:
         raise UserError('reading inspect logs needs inspect_ai: pip install "basepersona[inspect]"') from None
     summary = import_inspect_log(log_path, out_dir, command=shlex.join(["basepersona", *sys.argv[1:]]))
     skipped = f"; {summary.errored} errored sample(s) left out" if summary.errored else ""
-    Console(stderr=True).print(f"imported {summary.samples} samples of {summary.model} (log status {summary.status})"
-                               f"{skipped} → {out_dir}; next: basepersona judge {out_dir}")
+    labels = "".join(f", {count} labels ({name})" for name, count in summary.labels.items())
+    after = f"basepersona report {out_dir}" if summary.labels else f"basepersona judge {out_dir}"
+    Console(stderr=True).print(f"imported {summary.samples} samples{labels} of {summary.model} (log status "
+                               f"{summary.status}){skipped} → {out_dir}; next: {after}")

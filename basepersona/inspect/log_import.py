@@ -1,8 +1,9 @@
 """Turn an inspect log of ``basepersona/alignment_faking`` into a basepersona run directory.
 
 Each sample × epoch becomes one sample record (epoch e is sample index e - 1), so ``basepersona judge``,
-``report``, ``compare`` and ``study`` work on the run as on a sampled one. Samples that errored in inspect
-are left out and counted.
+``report``, ``compare`` and ``study`` work on the run as on a sampled one. The labels the task's scorer
+gave (rules, or the LLM judge through inspect's grader role) become the run's label set, so ``report``
+needs no second judging. Samples that errored in inspect are left out and counted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from inspect_ai.log import EvalLog, EvalSample, read_eval_log
 
 from .. import __version__
 from ..errors import UserError
-from ..store import MANIFEST, SAMPLES, JsonlAppender, write_manifest
+from ..store import LABELS_DIR, MANIFEST, SAMPLES, JsonlAppender, sample_fingerprint, write_manifest
 from .dataset import METADATA_KEY
 from .solver import RECORD_KEY, output_record
 
@@ -27,6 +28,7 @@ class ImportSummary:
     out_dir: Path
     samples: int
     errored: int
+    labels: dict[str, int]  # label set -> labels imported from the log's scores
     model: str
     status: str
 
@@ -55,6 +57,15 @@ def _record(sample: EvalSample, model: str) -> dict[str, Any]:
         return dict(stored)
     return output_record(sample.metadata, sample.input, sample.output, sample_index=sample.epoch - 1, seed=None,
                          model=model)
+
+
+def _label(sample: EvalSample, record: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(label set, label record stamped as `basepersona judge` stamps it) from the persona_judge score."""
+    score = (sample.scores or {}).get("persona_judge")
+    meta = score.metadata if score is not None else None
+    if not meta or "label" not in meta or "label_set" not in meta:
+        return None
+    return meta["label_set"], {**meta["label"], **meta["judge_settings"], "sample_hash": sample_fingerprint(record)}
 
 
 def _sampling(log: EvalLog) -> dict[str, Any]:
@@ -93,6 +104,16 @@ def import_inspect_log(log_path: str | Path, out_dir: str | Path, *, command: st
         "command": command,
     }
     write_manifest(out_dir, manifest)
+    records = [{**_record(sample, model), **provenance} for sample in usable]
+    labels: dict[str, list[dict[str, Any]]] = {}
+    for sample, record in zip(usable, records):
+        found = _label(sample, record)
+        if found is not None:
+            labels.setdefault(found[0], []).append(found[1])
     with JsonlAppender(out_dir / SAMPLES) as out:
-        out.write({**_record(sample, model), **provenance} for sample in usable)
-    return ImportSummary(out_dir, len(usable), len(samples) - len(usable), model, log.status)
+        out.write(records)
+    for name, rows in labels.items():
+        with JsonlAppender(out_dir / LABELS_DIR / f"{name}.jsonl") as out:
+            out.write(rows)
+    return ImportSummary(out_dir, len(usable), len(samples) - len(usable), {k: len(v) for k, v in labels.items()},
+                         model, log.status)

@@ -10,12 +10,10 @@ from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import TaskState
 
 from ..judge.base import Judge, make_judge
+from ..judge.run import judge_settings, label_set
 from .judge_model import InspectModelBackend
 from .metrics import clustered_gap, condition_rates
 from .solver import RECORD_KEY
-
-OUTCOME_VALUES = ("persona", "compliance", "af")
-
 
 def _score_value(label: dict[str, Any]) -> dict[str, float | None]:
     """1/0 per outcome, None where the judge could not tell (a broken frame has no compliance)."""
@@ -32,8 +30,9 @@ def persona_judge(judge: str = "rules", votes: int = 5, role: str = "grader") ->
 
     ``judge="rules"`` runs offline. ``judge="llm"`` asks the model of inspect's model role ``role``
     (``--model-role grader=PROVIDER/MODEL``, a chat model) ``votes`` times per sample, as ``basepersona
-    judge --judge llm`` does. The label (every field of ``labels/<judge>.jsonl``) and the sample index
-    are in the score's metadata, which the metrics and ``basepersona import-inspect`` read.
+    judge --judge llm`` does. The label (every field of ``labels/<judge>.jsonl``), the judge's label set
+    and settings, and the sample index are in the score's metadata: the metrics read it, and
+    ``basepersona import-inspect`` writes the labels into the run.
     """
     if judge not in ("rules", "llm"):
         raise ValueError(f"judge must be 'rules' or 'llm', not {judge!r}")
@@ -53,7 +52,8 @@ def persona_judge(judge: str = "rules", votes: int = 5, role: str = "grader") ->
         labels = await asyncio.to_thread(chosen.judge, [record]) if judge == "llm" else chosen.judge([record])
         label = labels[0].to_record()
         return Score(value=_score_value(label), answer=record["turn"], explanation=label.get("reason") or None,
-                     metadata={"label": label, "condition": record["condition"], "query_id": record["query_id"],
+                     metadata={"label": label, "label_set": label_set(chosen), "judge_settings": judge_settings(chosen),
+                               "condition": record["condition"], "query_id": record["query_id"],
                                "sample_index": record["sample_index"]})
 
     return score
