@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--uncoalesced", action="store_true", help="also time the provider with coalescing off (slow)")
     args = parser.parse_args()
 
     from inspect_ai import eval as inspect_eval
@@ -41,16 +42,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         config = bp.SampleConfig(model=backend.info.model_id, limit=args.limit, n=args.epochs, scenario_form="compact",
                                  sampling=bp.SamplingParams(max_new_tokens=args.max_tokens))
-        began = time.perf_counter()
-        bp.run_sampling(config, Path(folder) / "run", backend=backend)
-        report("basepersona sample", time.perf_counter() - began, samples)
-        for label, cap in (("inspect + basepersona provider", None), ("inspect, coalescing off", 1)):
+
+        def sample(label: str) -> None:
+            began = time.perf_counter()
+            bp.run_sampling(config, Path(tempfile.mkdtemp(dir=folder)) / "run", backend=backend)
+            report(label, time.perf_counter() - began, samples)
+
+        def provider(label: str, cap: int | None) -> None:
             model = get_model(f"basepersona/{backend.info.model_id}", backend=backend, max_coalesce=cap)
             task = alignment_faking(limit=args.limit, n=args.epochs, max_tokens=args.max_tokens, scenario_form="compact")
             began = time.perf_counter()
             inspect_eval(task, model=model, log_dir=str(Path(folder) / "logs"), display="none")
             calls = model.api.coalescer.calls
             report(label, time.perf_counter() - began, samples, f"{len(calls)} backend calls, largest {max(calls)}")
+
+        # alternating, so that a slow start or a busy machine shows as a difference between the two sample rows
+        sample("basepersona sample")
+        provider("inspect + basepersona provider", None)
+        sample("basepersona sample (again)")
+        if args.uncoalesced:
+            provider("inspect, coalescing off", 1)
 
 
 def report(label: str, seconds: float, samples: int, extra: str = "") -> None:
