@@ -239,9 +239,11 @@ class FrameLibrary:
                 self._paths[path.stem] = path
 
     def names(self) -> list[str]:
+        """Names of every visible frame."""
         return sorted(self._paths)
 
     def get(self, name: str) -> Frame:
+        """A frame by name, or from a ``.toml`` path; UserError listing the known frames otherwise."""
         path = Path(name)
         if path.suffix == ".toml" and path.exists():
             return load_frame_file(path)
@@ -250,4 +252,5 @@ class FrameLibrary:
         return load_frame_file(self._paths[name])
 
     def all(self) -> list[Frame]:
+        """Every visible frame, loaded."""
         return [self.get(name) for name in self.names()]

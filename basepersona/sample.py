@@ -170,6 +170,8 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
     out_dir = Path(out_dir)
     scenario, frame, query_set, conditions = _load_inputs(config)
     settings = _base_settings(config, scenario, frame, query_set, conditions)
+    if backend is not None:
+        settings["model"] = _loaded_model(config, backend)
     documents = _documents(config).texts(scenario)
 
     def render(query: Query, condition: Condition, chat_formatter: Callable | None) -> RenderedPrompt:
@@ -204,6 +206,16 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
         write_manifest(out_dir, _manifest(settings, backend, command))
     return PreparedRun(config, out_dir, backend, scenario, frame, query_set, jobs, settings,
                        already_done=len(done))
+
+
+def _loaded_model(config: SampleConfig, backend: Backend) -> str:
+    """The model a passed-in backend reports; base-vs-chat pairing uses this name, so a config naming
+    another model is refused rather than recorded."""
+    loaded = backend.info.model_id
+    if config.model is not None and config.model != loaded:
+        raise UserError(f"SampleConfig.model is {config.model!r} but the backend passed in loaded {loaded!r}; "
+                        f"set model={loaded!r} or leave it None")
+    return loaded
 
 
 def _done_indices(out_dir: Path) -> set[str]:

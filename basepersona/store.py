@@ -114,6 +114,7 @@ class Run:
         return self.manifest["settings"]
 
     def labels_path(self, judge: str) -> Path:
+        """Where one label set of this run lives (``labels/<judge>.jsonl``), present or not."""
         return self.path / LABELS_DIR / f"{judge}.jsonl"
 
     def label_set(self, name: str) -> str:
@@ -133,6 +134,7 @@ class Run:
         return {record["id"]: record for record in read_jsonl(path)}
 
     def judges(self) -> list[str]:
+        """Names of the label sets written for this run."""
         folder = self.path / LABELS_DIR
         return sorted(p.stem for p in folder.glob("*.jsonl")) if folder.is_dir() else []
 

@@ -6,15 +6,15 @@
 # release is seen here before a user meets it. Prints one "CANARY:" verdict line per package (with
 # the failing tests and their errors) and always exits 0: it informs, it never fails CI.
 #
-#   bash scripts/check_latest.sh            # packages: transformers gguf
+#   bash scripts/check_latest.sh            # packages: transformers gguf inspect-ai
 #   CANARY_FORCE=1 bash scripts/check_latest.sh transformers   # run even if the newest is in range
 set -uo pipefail
 cd "$(dirname "$0")/.."
 packages=("$@")
-[ ${#packages[@]} -eq 0 ] && packages=(transformers gguf)
+[ ${#packages[@]} -eq 0 ] && packages=(transformers gguf inspect-ai)
 venv=${CANARY_VENV:-.venv-canary}
-tests=(tests/test_decode_check.py tests/test_sampler.py tests/test_sample_run.py tests/test_model_loading_cache.py
-       tests/test_embedded_smoke.py)
+sampler_tests=(tests/test_decode_check.py tests/test_sampler.py tests/test_sample_run.py tests/test_model_loading_cache.py
+               tests/test_embedded_smoke.py)
 
 declared() {  # the range pyproject declares for $1
   python3 - "$1" <<'PY'
@@ -49,12 +49,14 @@ for package in "${packages[@]}"; do
     echo "CANARY: $package $latest does not install; nothing checked"; continue
   fi
   log=$(mktemp)
+  tests=("${sampler_tests[@]}")
+  [ "$package" = inspect-ai ] && tests=(tests/test_inspect.py tests/test_inspect_coalesce.py tests/test_inspect_server.py)
   "$venv/bin/python" -m pytest -q -p no:cacheprovider -rf "${tests[@]}" -k "not inside_the_declared_range" >"$log" 2>&1
   status=$?
   if [ $status -eq 0 ]; then
-    echo "CANARY: $package $latest (outside the tested range $range): the sampler tests pass; the bound can be raised"
+    echo "CANARY: $package $latest (outside the tested range $range): its tests pass; the bound can be raised"
   else
-    echo "CANARY: $package $latest (outside the tested range $range) BREAKS basepersona: $(grep -c '^FAILED' "$log") sampler test(s) fail:"
+    echo "CANARY: $package $latest (outside the tested range $range) BREAKS basepersona: $(grep -c '^FAILED' "$log") test(s) fail:"
     grep '^FAILED' "$log" | head -10 | sed 's/^/CANARY:   /'
     grep -m1 -E '^E +[A-Za-z]+(Error|Exception)' "$log" | sed 's/^E */CANARY:   first error: /'
   fi

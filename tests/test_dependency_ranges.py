@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # extras the CI legs install; vllm and llamacpp cannot be installed on the CI machine
 INSTALLED_EXTRAS = ("embedded", "plot", "test")
 # packages whose internals basepersona subclasses, patches or reads: each needs an upper bound
-INTERNALS_USED = ("transformers", "gguf", "vllm", "llama-cpp-python")
+INTERNALS_USED = ("transformers", "gguf", "vllm", "llama-cpp-python", "inspect-ai")
 
 
 def _requirements() -> list[Requirement]:

@@ -47,7 +47,15 @@ BACKENDS: dict[str, Callable[..., Backend]] = {"transformers": _transformers, "o
 
 
 def load_backend(model: str | None = None, backend: str = "transformers", **options: Any) -> Backend:
-    """Load ``model`` (None = the embedded default) with the named backend."""
+    """Load ``model`` (None = the embedded default) with the named backend.
+
+    ``model``: a hub id, a local transformers directory, a ``.gguf`` file or ``embedded:NAME``; for
+    ``openai``, the served model's name. ``backend``: ``transformers`` (default), ``llamacpp``, ``openai``
+    or ``vllm``. Options, by backend: transformers takes ``device`` ("auto", "cpu", "cuda"), ``dtype``
+    ("auto", "float32", "bfloat16", "float16"), ``trust_remote_code``, ``revision``, ``max_batch`` (rows per
+    decode batch), ``announce`` (a callable for progress lines); openai takes ``base_url``, ``api_key_env``, ``kind`` ("base"/"chat"), ``concurrency``;
+    docs/BACKENDS.md lists every option. An unknown option is a UserError listing the valid ones.
+    """
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; known backends: {', '.join(sorted(BACKENDS))}")
     return BACKENDS[backend](model, **options)

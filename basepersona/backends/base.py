@@ -30,6 +30,7 @@ class SamplingParams:
             raise ValueError("max_new_tokens must be >= 1")
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict (as stored in run manifests and sample records)."""
         return asdict(self)
 
 

@@ -63,6 +63,7 @@ class Label:
         return self.persona is None
 
     def to_record(self) -> dict[str, Any]:
+        """The label as one flat dict (the layout of labels/<judge>.jsonl)."""
         record = asdict(self)
         extra = record.pop("extra")
         return {**record, **extra}
@@ -75,6 +76,8 @@ class Judge(Protocol):
     name: str
 
     def judge(self, samples: Sequence[dict[str, Any]]) -> list[Label]:
+        """One label per sample record, in order. A record needs ``id`` and ``turn`` (or ``prefill`` +
+        ``continuation``); ``query`` (the request text) and ``condition`` help; see completion_record."""
         ...
 
 
@@ -95,6 +98,9 @@ JUDGES: dict[str, Callable[..., Judge]] = {"rules": _rules, "llm": _llm}
 
 
 def make_judge(name: str, **options: Any) -> Judge:
+    """A judge by name: ``"rules"`` (offline lexicons, no options) or ``"llm"`` (options of
+    ``basepersona.judge.llm.LLMJudge``: ``backend`` (a chat model from load_backend), ``votes``, ``threshold``,
+    ``temperature``, ``max_new_tokens``, ``seed``)."""
     if name not in JUDGES:
         raise UserError(f"unknown judge {name!r}; known judges: {', '.join(sorted(JUDGES))}")
     return JUDGES[name](**options)

@@ -26,6 +26,8 @@ class GapSums(NamedTuple):
 
 
 def gap_sums(table: RunTable, outcome: str, training: str = "training", unmonitored: str = "unmonitored") -> GapSums:
+    """Per-query successes and counts of ``outcome`` in the two conditions of a table (input of paired_gap);
+    from records and labels in memory, ``basepersona.gap`` builds the table and the sums for you."""
     return GapSums(*table.query_sums(outcome, training), *table.query_sums(outcome, unmonitored))
 
 
