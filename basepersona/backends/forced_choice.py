@@ -86,7 +86,7 @@ def _transformers_scores(backend: Any, prompts: Sequence[str],
                 tail = continuation_ids(encode, ids, prompt, continuation)
                 inputs = torch.tensor([[ids[-1]] + tail[:-1]], device=backend.device)
                 cache = copy.deepcopy(prompt_cache)
-                logits = backend.model(input_ids=inputs, past_key_values=cache, use_cache=True).logits[0]
+                logits = backend.model(input_ids=inputs, **{backend.cache_argument: cache}, use_cache=True).logits[0]
                 logprobs = torch.log_softmax(logits.double(), dim=-1)
                 picked = logprobs.gather(-1, torch.tensor(tail, device=logprobs.device).unsqueeze(-1))
                 scores.append(ContinuationScore(float(picked.sum()), len(tail)))

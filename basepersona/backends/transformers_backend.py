@@ -26,6 +26,15 @@ from .shared_prefix import GroupedPrefixCache, SharedPrefixCache, decode_attenti
 from .token_sampling import choose_tokens, sample_stream
 
 
+def cache_argument(model: Any) -> str:
+    """The keyword a model's forward takes its KV cache by: ``cache`` from transformers 5.24 on (where
+    ``past_key_values`` warns until its removal in 5.40), ``past_key_values`` before and in custom code."""
+    import inspect
+
+    parameters = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
 def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     if not sequences:
         return 0
@@ -70,6 +79,7 @@ class TransformersBackend:
         self.banned_ids = self._banned_ids()
         self._prefix: tuple[tuple[int, ...], Any] | None = None  # (token ids, 1-row KV cache)
         self._logit_log: dict[tuple[int, int, int], tuple[torch.Tensor, int]] | None = None  # self-check only
+        self.cache_argument = cache_argument(model)
 
     # -- protocol ------------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
@@ -155,7 +165,7 @@ class TransformersBackend:
         cache = cache if cache is not None else DynamicCache(config=self.model.config)
         if ids:
             input_ids = torch.tensor([list(ids)], device=self.device)
-            self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            self.model(input_ids=input_ids, **{self.cache_argument: cache}, use_cache=True, logits_to_keep=1)
         return cache
 
     def _shared_prefix_cache(self, prefix: tuple[int, ...]) -> Any:
@@ -199,7 +209,7 @@ class TransformersBackend:
         input_ids = torch.tensor([[token] for token in first_tokens], dtype=torch.long, device=self.device)
         for step in range(params.max_new_tokens):
             positions = None if starts is None else (starts + step).unsqueeze(-1)
-            logits = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True,
+            logits = self.model(input_ids=input_ids, **{self.cache_argument: cache}, use_cache=True,
                                 position_ids=positions).logits[:, -1, :]
             if self.banned_ids is not None:
                 logits.index_fill_(-1, self.banned_ids, float("-inf"))
