@@ -110,10 +110,11 @@ class ValidationReport:
     n: int
     tasks: dict[str, TaskReport] = field(default_factory=dict)
     rates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    votes: dict[str, int] = field(default_factory=dict)   # LLM judges: votes cast, unparsable, wrong sample
 
     def rates_json(self) -> dict[str, Any]:
         """What `judge validate` saves: sensitivity/specificity per binary label, plus provenance."""
-        return {**self.rates, "meta": {"judge": self.judge, "gold": self.gold, "n": self.n,
+        return {**self.rates, "meta": {"judge": self.judge, "gold": self.gold, "n": self.n, "votes": self.votes,
                                        "accuracy": {k: t.accuracy for k, t in self.tasks.items()},
                                        "kappa": {k: t.kappa for k, t in self.tasks.items()}}}
 
@@ -147,6 +148,10 @@ def validate(judge: Judge, records: Sequence[dict[str, Any]], gold_name: str = "
     for start in range(0, len(records), batch_size):
         labels.extend(judge.judge(records[start:start + batch_size]))
     report = ValidationReport(judge.name, gold_name, len(records))
+    report.votes = {"votes": sum(lab.extra.get("votes", 0) for lab in labels),
+                    "unscored_votes": sum(lab.extra.get("unscored_votes", 0) for lab in labels),
+                    "wrong_sample_votes": sum(lab.extra.get("wrong_sample_votes", 0) for lab in labels),
+                    "unscored_samples": sum(lab.persona is None for lab in labels)}
     for name in GOLD_FIELDS:
         # compliance and AF are only defined where the gold label is (the persona spoke)
         pairs = [(r["gold"][name], getattr(lab, name), lab) for r, lab in zip(records, labels)
