@@ -10,7 +10,7 @@ import pytest
 
 from basepersona.backends import load_backend
 from basepersona.judge import make_judge
-from basepersona.judge.calls import CallCache, Ledger, Prices
+from basepersona.calls import CallCache, Ledger, Prices
 from basepersona.judge.llm import WRONG_SAMPLE, parse_reply, transcript_id
 from basepersona.store import load_run
 
@@ -111,3 +111,20 @@ def test_max_cost_stops_before_the_budget_with_everything_saved(chat_server, tmp
     ledger = json.loads((run_dir / "ledger.json").read_text())[run.label_set("llm")]
     assert ledger["calls"] == 4 and ledger["cache_hits"] == 2 and ledger["cost"] > 0
     assert "from cache" in done.stderr and "ledger.json" in done.stderr
+
+
+def test_sampling_through_the_openai_backend_can_use_the_call_cache(chat_server, tmp_path):
+    from basepersona.backends import SampleRequest, SamplingParams
+
+    def draw():
+        backend = load_backend("tiny-chat", "openai", base_url=chat_server.base_url, announce=lambda m: None,
+                               call_cache=str(tmp_path / "calls.sqlite"))
+        groups = backend.sample([SampleRequest("Once upon a time", (3, 4))], SamplingParams(max_new_tokens=5))
+        return sorted((c.seed_index, c.text) for group in groups for c in group), backend
+
+    before = _generations(chat_server) + sum(r["path"] == "/v1/completions" for r in chat_server.requests)
+    first, backend = draw()
+    again, cached = draw()
+    sent = _generations(chat_server) + sum(r["path"] == "/v1/completions" for r in chat_server.requests) - before
+    assert first == again and sent == 2
+    assert backend.ledger.calls == 2 and cached.ledger.cache_hits == 2 and cached.info.model_id == "tiny-chat"

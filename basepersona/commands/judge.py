@@ -77,7 +77,7 @@ def _build_judge(judge_name: str, judge_model: str | None, judge_backend: str, v
     if not judge_model:
         raise UserError("--judge llm needs --judge-model: a chat (instruction-tuned) model to act as the judge")
     from ..backends import load_backend  # heavy: only when an LLM judge is asked for
-    from ..judge.calls import CallCache, Ledger, Prices
+    from ..calls import CallCache, Ledger, Prices
 
     if (price_prompt is None) != (price_completion is None):
         raise UserError("give both --price-prompt and --price-completion (per 1M tokens), or neither")
@@ -137,7 +137,7 @@ def judge_run_command(run_dir, batch_size, **judge_options):
 
 def _save_ledger(run, judge_obj) -> None:
     """Add this command's calls and tokens to RUN/ledger.json (per label set) and print both."""
-    from ..judge.calls import add_to_run_ledger
+    from ..calls import add_to_run_ledger
     from ..judge.run import label_set
 
     ledger = getattr(judge_obj, "ledger", None)
@@ -198,7 +198,7 @@ def agree_command(run_dir, label_sets):
 @_judge_options
 def validate_command(gold_paths, out_path, batch_size, **judge_options):
     """Accuracy, per-class precision/recall, Cohen's kappa and AUROC of a judge on gold labels."""
-    from ..judge.calls import BudgetExceeded
+    from ..calls import BudgetExceeded
     from ..judge.validate import load_gold, validate
 
     judge_name = judge_options["judge_name"]

@@ -22,7 +22,7 @@ from ..backends.base import Backend, SampleRequest, SamplingParams
 from ..errors import UserError
 from ..store import label_set_name
 from .base import CRITERIA, DECISIVE, Criterion, Label
-from .calls import BudgetExceeded, CachedBackend, CallCache, Ledger
+from ..calls import BudgetExceeded, CachedBackend, CallCache, Ledger
 from .parse import parse_turn
 
 DELIMITERS = ("transcript", "request", "verdict")

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from ..errors import UserError
 from ..store import JsonlAppender, Run, read_jsonl, sample_fingerprint
 from .base import Judge
-from .calls import BudgetExceeded
+from ..calls import BudgetExceeded
 
 # setting -> the command-line option that sets it (for the "resume with ..." hint)
 SETTING_OPTIONS = {"judge": "--judge", "judge_model": "--judge-model", "votes": "--votes", "af_threshold": "--af-threshold"}

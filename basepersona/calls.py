@@ -1,6 +1,6 @@
 """An on-disk cache of model calls and a ledger of their tokens and cost.
 
-Every completion an LLM judge (or a paid sampling backend) draws is stored under a key made of the
+Every completion an LLM judge (or the openai sampling backend with ``-o call_cache=PATH``) draws is stored under a key made of the
 prompt's hash (which holds the judged text and the judge prompt), a namespace (the judge prompt
 version), the model, the seed and the sampling settings. Asking again, on a rerun, a resume, with
 another AF threshold, or for `judge agree`, reads the stored reply and sends nothing.
@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..backends.base import Completion, SampleRequest, SamplingParams
-from ..errors import UserError
+from .backends.base import Completion, SampleRequest, SamplingParams
+from .errors import UserError
 
 CACHE_ENV = "BASEPERSONA_CALL_CACHE"
 KEY_VERSION = 1
@@ -174,6 +174,9 @@ class CachedBackend:
     def __init__(self, inner: Any, cache: CallCache | None, ledger: Ledger, namespace: str):
         self.inner, self.cache, self.ledger, self.namespace = inner, cache, ledger, namespace
         self.info = inner.info
+
+    def __getattr__(self, name: str) -> Any:  # everything but sampling (e.g. forced-choice scoring) goes straight through
+        return getattr(self.inner, name)
 
     def chat_prompt(self, messages: Sequence[dict[str, str]]) -> str:
         return self.inner.chat_prompt(messages)
