@@ -30,9 +30,22 @@ def load_gold(path: str | Path) -> list[dict[str, Any]]:
         if "id" not in record or "turn" not in record or not isinstance(gold, dict) or set(GOLD_FIELDS) - set(gold):
             raise UserError(f"{path} record {number} needs id, turn and gold.{{{', '.join(GOLD_FIELDS)}}} "
                             "(see corpora/gold/README.md)")
+        bad = _bad_gold_value(gold)
+        if bad:
+            raise UserError(f"{path} record {number} ({record['id']}): gold.{bad}; see corpora/gold/README.md")
     if not records:
         raise UserError(f"gold file {path} holds no records")
     return records
+
+
+def _bad_gold_value(gold: dict[str, Any]) -> str:
+    """What is wrong with a gold record's values ("" when nothing): a typo must not become a class."""
+    for name in ("persona", "af", "considered_af"):
+        if gold[name] is not None and not isinstance(gold[name], bool):
+            return f"{name} must be true, false or null, not {gold[name]!r}"
+    if gold["compliance"] is not None and gold["compliance"] not in COMPLIANCE_CLASSES:
+        return f"compliance must be one of {', '.join(COMPLIANCE_CLASSES)} or null, not {gold['compliance']!r}"
+    return ""
 
 
 # ---- statistics --------------------------------------------------------------------------------------
