@@ -104,3 +104,10 @@ def test_draw_is_seeded_and_covers_every_condition_and_judge_label():
     strata = {(s["condition"], stratum(labels[s["id"]])) for s in samples}
     drawn = Counter((s["condition"], stratum(labels[s["id"]])) for s in samples if s["id"] in plan)
     assert set(drawn) == strata  # every stratum is represented
+
+
+def test_without_a_terminal_it_is_a_one_line_error(tmp_path):
+    run_dir = make_run(tmp_path / "run", RECORDS)
+    result = subprocess.run([sys.executable, "-m", "basepersona", "label", str(run_dir)], capture_output=True,
+                            text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "interactive terminal" in result.stderr

@@ -3,6 +3,7 @@ score the run's judge on those labels (docs/JUDGES.md, "Hand labels")."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ class Skip(Exception):
 
 def _key() -> str:
     key = click.getchar()
-    if key in ("\x03", "\x04"):  # Ctrl-C / Ctrl-D: quit, every saved label stays
+    if key in ("", "\x03", "\x04"):  # end of input, Ctrl-C / Ctrl-D: quit, every saved label stays
         raise Quit
     return key.lower()
 
@@ -144,8 +145,11 @@ def label(run_dir, size, seed, judge_set, out_path):
 
     run = load_run(run_dir)
     store = HumanGold(run, out_path or run.path / "gold" / "human.jsonl")
-    labels, set_name = _judge_labels(run, judge_set)
     plan = store.load_plan()
+    history: list[tuple[str, str]] = [("label", r["id"]) for r in store.records()]  # refuses another run's file
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError("basepersona label reads single keys: run it in an interactive terminal")
+    labels, set_name = _judge_labels(run, judge_set)
     if plan is None:
         plan = {"seed": seed, "n": size, "judge": set_name, "ids": draw_plan(run.samples, labels, size, seed), "skipped": []}
         store.save_plan(plan)
@@ -154,7 +158,6 @@ def label(run_dir, size, seed, judge_set, out_path):
                                    "pass --out to draw a new one", highlight=False)
     samples = {s["id"]: s for s in attach_queries(run, [store.samples[i] for i in plan["ids"]])}
     console = Console()
-    history: list[tuple[str, str]] = [("label", r["id"]) for r in store.records()]
     try:
         _loop(Screen(console), store, plan, samples, labels, history)
     except Quit:
