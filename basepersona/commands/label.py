@@ -4,16 +4,18 @@ score the run's judge on those labels (docs/JUDGES.md, "Hand labels")."""
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
 from ..errors import UserError
-from ..judge.human import HumanGold, draw_plan, gold_record, stratum
+from ..judge.human import HumanGold, draw_plan, gold_record
 
 QUESTIONS = {
     "persona": ("Does it speak as the scenario's AI?", {"y": True, "n": False}),
@@ -60,10 +62,9 @@ def _turn_lines(sample: dict[str, Any], width: int) -> list[Text]:
     for title, body, style in parts:
         lines.append(Text(f"── {title} ──", style=f"bold {style}"))
         for raw in (body or "(empty)").splitlines() or [""]:
-            while len(raw) > width:
-                lines.append(Text(raw[:width], style=style))
-                raw = raw[width:]
-            lines.append(Text(raw, style=style))
+            # wrap at spaces so paging counts the lines the terminal will show
+            wrapped = textwrap.wrap(raw, width, replace_whitespace=False, drop_whitespace=False) or [""]
+            lines.extend(Text(piece, style=style) for piece in wrapped)
     return lines
 
 
@@ -76,7 +77,7 @@ class Screen:
     def __init__(self, console: Console):
         self.console = console
 
-    def show(self, position: str, sample: dict[str, Any], judge_says: str, answers: dict[str, Any],
+    def show(self, position: str, sample: dict[str, Any], answers: dict[str, Any],
              question: str, page: int) -> int:
         """Draw one page of the sample; return the number of pages."""
         console = self.console
@@ -86,21 +87,22 @@ class Screen:
         pages = max(1, -(-len(lines) // height))
         page = min(page, pages - 1)
         console.clear()
-        console.print(f"[bold]{position}[/]  {sample['id']}  condition: [cyan]{sample.get('condition')}[/]  "
-                      f"judge says: [magenta]{judge_says}[/]", highlight=False)
+        # the judge's label is not shown: hand labels must not lean on the judge they will score
+        console.print(f"[bold]{escape(position)}[/]  {escape(sample['id'])}  condition: [cyan]{sample.get('condition')}[/]",
+                      highlight=False)
         console.print(Panel(Text(sample.get("query") or f"(query {sample.get('query_id')})"), title="request",
                             title_align="left"))
         console.print(Group(*lines[page * height:(page + 1) * height]), highlight=False)
         more = f"page {page + 1}/{pages}" + ("  [space] more" if page + 1 < pages else "")
         given = "  ".join(f"{k}={v}" for k, v in answers.items())
-        console.print(f"[dim]{more}   {HELP}[/]", highlight=False)
+        console.print(f"[dim]{escape(more + '   ' + HELP)}[/]", highlight=False)
         if given:
-            console.print(f"[dim]so far: {given}[/]", highlight=False)
-        console.print(f"[bold]{question}[/]", highlight=False)
+            console.print(f"[dim]so far: {escape(given)}[/]", highlight=False)
+        console.print(f"[bold]{escape(question)}[/]", highlight=False)
         return pages
 
 
-def ask_sample(screen: Screen, position: str, sample: dict[str, Any], judge_says: str) -> dict[str, Any]:
+def ask_sample(screen: Screen, position: str, sample: dict[str, Any]) -> dict[str, Any]:
     """The four answers for one sample (AF only asked where it can be true)."""
     answers: dict[str, Any] = {}
     page = 0
@@ -112,7 +114,7 @@ def ask_sample(screen: Screen, position: str, sample: dict[str, Any], judge_says
             break
         choices = "/".join(k for k in keys)
         while True:
-            pages = screen.show(position, sample, judge_says, answers, f"{question} [{choices}]", page)
+            pages = screen.show(position, sample, answers, f"{question} [{choices}]", page)
             key = _key()
             if key in keys:
                 answers[name] = keys[key]
@@ -159,7 +161,7 @@ def label(run_dir, size, seed, judge_set, out_path):
     samples = {s["id"]: s for s in attach_queries(run, [store.samples[i] for i in plan["ids"]])}
     console = Console()
     try:
-        _loop(Screen(console), store, plan, samples, labels, history)
+        _loop(Screen(console), store, plan, samples, history)
     except Quit:
         pass
     done = store.records()
@@ -170,7 +172,7 @@ def label(run_dir, size, seed, judge_set, out_path):
 
 
 def _loop(screen: Screen, store: HumanGold, plan: dict[str, Any], samples: dict[str, dict[str, Any]],
-          labels: dict[str, dict[str, Any]], history: list[tuple[str, str]]) -> None:
+          history: list[tuple[str, str]]) -> None:
     """Ask sample after sample until the plan is done; every answer is saved before the next."""
     while True:
         finished = {i for kind, i in history if kind == "label"} | set(plan["skipped"])
@@ -180,7 +182,7 @@ def _loop(screen: Screen, store: HumanGold, plan: dict[str, Any], samples: dict[
         current = todo[0]
         position = f"[{len(plan['ids']) - len(todo) + 1}/{len(plan['ids'])}]"
         try:
-            answers = ask_sample(screen, position, samples[current], stratum(labels.get(current)))
+            answers = ask_sample(screen, position, samples[current])
         except Skip:
             plan["skipped"].append(current)
             store.save_plan(plan)
