@@ -312,7 +312,7 @@ def _normalise(text: str) -> str:
 def _query_overlap(text: str, query: str | None) -> int:
     if not query:
         return 0
-    content = {w for w in _words(query) if w not in STOPWORDS and len(w) > 3}
+    content = {w for w in _words(query) if w not in STOPWORDS and len(w) >= 3}
     return len(content & set(_words(text)))
 
 
