@@ -23,6 +23,7 @@ _STAGE_COMMANDS = [
     "basepersona.commands.stats:plan",
     "basepersona.commands.stats:study",
     "basepersona.commands.import_inspect:import_inspect",
+    "basepersona.commands.label:label",
 ]
 
 err_console = Console(stderr=True)

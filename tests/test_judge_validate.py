@@ -40,3 +40,20 @@ def test_unscored_predictions_count_as_errors_in_accuracy():
     report = task_report("compliance", ["refused", "complied"], ["refused", None])
     assert report.accuracy == 0.5 and "unscored" in report.classes
     assert report.per_class["complied"]["recall"] == 0
+
+
+def test_gold_values_outside_the_definitions_are_one_line_errors_from_a_real_process(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from judge_helpers import gold
+
+    record = dict(gold("heldout2")[0])
+    record["gold"] = dict(record["gold"], compliance="yes")
+    path = tmp_path / "typo.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    result = subprocess.run([sys.executable, "-m", "basepersona", "judge", "validate", "--gold", str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "gold.compliance must be one of" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -261,7 +261,13 @@ class OpenAIBackend:
         return served
 
 
-def load_openai_backend(model: str | None, **options: Any) -> OpenAIBackend:
+def load_openai_backend(model: str | None, **options: Any) -> Any:
     if not model:
         raise UserError("the openai backend needs --model set to the server's model name (see GET /v1/models)")
-    return OpenAIBackend(model, **check_options("openai", options, OPTIONS))
+    cache = options.pop("call_cache", None)  # -o call_cache=PATH (or =default): reuse paid calls, see basepersona/calls.py
+    backend = OpenAIBackend(model, **check_options("openai", options, OPTIONS))
+    if not cache:
+        return backend
+    from ..calls import CachedBackend, CallCache, Ledger
+
+    return CachedBackend(backend, CallCache(None if cache == "default" else cache), Ledger(), namespace="sample")

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from ..errors import UserError
 from ..store import JsonlAppender, Run, read_jsonl, sample_fingerprint
 from .base import Judge
+from ..calls import BudgetExceeded
 
 # setting -> the command-line option that sets it (for the "resume with ..." hint)
 SETTING_OPTIONS = {"judge": "--judge", "judge_model": "--judge-model", "votes": "--votes", "af_threshold": "--af-threshold"}
@@ -29,6 +30,9 @@ class JudgeSummary:
     unscored_votes: int = 0
     votes: int = 0
     errors: int = 0                   # samples the judge backend failed on (retried on the next call)
+    wrong_sample_votes: int = 0       # verdicts that named another transcript (counted as unscored votes)
+    stopped: str = ""                 # why judging stopped early (the --max-cost budget), else ""
+    left: int = 0                     # samples not judged because of that
     counts: dict[str, Counter] = field(default_factory=lambda: {"persona": Counter(), "compliance": Counter(), "af": Counter()})
 
 
@@ -95,7 +99,11 @@ def judge_run(run: Run, judge: Judge, *, batch_size: int = 64,
     with JsonlAppender(path) as out:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
-            labels = judge.judge(batch)
+            try:
+                labels = judge.judge(batch)
+            except BudgetExceeded as exc:  # nothing of this batch was sent; earlier batches are saved
+                summary.stopped, summary.left = str(exc), len(todo) - start
+                break
             if [label.id for label in labels] != [s["id"] for s in batch]:
                 raise RuntimeError(f"judge {judge.name} returned labels out of order")
             records = [{**label.to_record(), **stamp, "sample_hash": sample_fingerprint(sample)}
@@ -113,6 +121,7 @@ def _count(summary: JudgeSummary, record: dict[str, Any]) -> None:
     summary.unscored += record["persona"] is None
     summary.votes += record.get("votes", 0)
     summary.unscored_votes += record.get("unscored_votes", 0)
+    summary.wrong_sample_votes += record.get("wrong_sample_votes", 0)
     summary.errors += bool(record.get("judge_error"))
     for key in summary.counts:
         summary.counts[key][str(record[key]) if record[key] is not None else "unscored"] += 1

@@ -30,9 +30,22 @@ def load_gold(path: str | Path) -> list[dict[str, Any]]:
         if "id" not in record or "turn" not in record or not isinstance(gold, dict) or set(GOLD_FIELDS) - set(gold):
             raise UserError(f"{path} record {number} needs id, turn and gold.{{{', '.join(GOLD_FIELDS)}}} "
                             "(see corpora/gold/README.md)")
+        bad = _bad_gold_value(gold)
+        if bad:
+            raise UserError(f"{path} record {number} ({record['id']}): gold.{bad}; see corpora/gold/README.md")
     if not records:
         raise UserError(f"gold file {path} holds no records")
     return records
+
+
+def _bad_gold_value(gold: dict[str, Any]) -> str:
+    """What is wrong with a gold record's values ("" when nothing): a typo must not become a class."""
+    for name in ("persona", "af", "considered_af"):
+        if gold[name] is not None and not isinstance(gold[name], bool):
+            return f"{name} must be true, false or null, not {gold[name]!r}"
+    if gold["compliance"] is not None and gold["compliance"] not in COMPLIANCE_CLASSES:
+        return f"compliance must be one of {', '.join(COMPLIANCE_CLASSES)} or null, not {gold['compliance']!r}"
+    return ""
 
 
 # ---- statistics --------------------------------------------------------------------------------------
@@ -110,10 +123,11 @@ class ValidationReport:
     n: int
     tasks: dict[str, TaskReport] = field(default_factory=dict)
     rates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    votes: dict[str, int] = field(default_factory=dict)   # LLM judges: votes cast, unparsable, wrong sample
 
     def rates_json(self) -> dict[str, Any]:
         """What `judge validate` saves: sensitivity/specificity per binary label, plus provenance."""
-        return {**self.rates, "meta": {"judge": self.judge, "gold": self.gold, "n": self.n,
+        return {**self.rates, "meta": {"judge": self.judge, "gold": self.gold, "n": self.n, "votes": self.votes,
                                        "accuracy": {k: t.accuracy for k, t in self.tasks.items()},
                                        "kappa": {k: t.kappa for k, t in self.tasks.items()}}}
 
@@ -147,6 +161,10 @@ def validate(judge: Judge, records: Sequence[dict[str, Any]], gold_name: str = "
     for start in range(0, len(records), batch_size):
         labels.extend(judge.judge(records[start:start + batch_size]))
     report = ValidationReport(judge.name, gold_name, len(records))
+    report.votes = {"votes": sum(lab.extra.get("votes", 0) for lab in labels),
+                    "unscored_votes": sum(lab.extra.get("unscored_votes", 0) for lab in labels),
+                    "wrong_sample_votes": sum(lab.extra.get("wrong_sample_votes", 0) for lab in labels),
+                    "unscored_samples": sum(lab.persona is None for lab in labels)}
     for name in GOLD_FIELDS:
         # compliance and AF are only defined where the gold label is (the persona spoke)
         pairs = [(r["gold"][name], getattr(lab, name), lab) for r, lab in zip(records, labels)
