@@ -22,6 +22,7 @@ _STAGE_COMMANDS = [
     "basepersona.commands.stats:report",
     "basepersona.commands.stats:plan",
     "basepersona.commands.stats:study",
+    "basepersona.commands.doctor:doctor",
 ]
 
 err_console = Console(stderr=True)

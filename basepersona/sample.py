@@ -23,8 +23,9 @@ from .scenario import Condition, Scenario, load_scenario
 from .shards import parse_shard
 from .synthetic import DocumentSelection
 from .synthetic import select as select_documents
-from .store import (MANIFEST, SAMPLES, JsonlAppender, read_jsonl, sample_id, settings_difference,
-                    write_manifest)
+from .run_lock import RunBusy, RunLock, lock_run
+from .store import (MANIFEST, SAMPLES, JsonlAppender, engine_settings, foreign_records, read_jsonl, read_manifest,
+                    sample_id, settings_difference, write_manifest)
 
 ACCEPT_TAG = "<request_fully_accepted/>"
 REJECT_TAG = "<rejected/>"
@@ -100,6 +101,11 @@ class PreparedRun:
     jobs: list[PromptJob]
     settings: dict[str, Any]
     already_done: int
+    lock: RunLock | None = None  # held until execute_run ends
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def remaining(self) -> int:
@@ -144,23 +150,53 @@ def _documents(config: SampleConfig) -> DocumentSelection:
     return select_documents(config.synthetic_docs, config.synthetic_seed)
 
 
-def _check_out_dir(out_dir: Path, resume: bool) -> dict[str, Any] | None:
-    """Existing manifest when resuming; refuses to overwrite a run or write where it cannot."""
-    manifest_path = out_dir / MANIFEST
-    if manifest_path.exists() and not resume:
-        raise UserError(f"{out_dir} already holds a run; pass --resume to complete it or choose another --out")
-    if resume and not manifest_path.exists():
-        raise UserError(f"nothing to resume: {out_dir} holds no run (drop --resume to start one)")
+def _check_out_dir(out_dir: Path, resume: bool, stage: str = "sample", command: str = "",
+                   announce: Callable[[str], None] = print) -> tuple[dict[str, Any] | None, RunLock]:
+    """(existing manifest when resuming, the run's lock); refuses to overwrite a run, to adopt records
+    it did not make, to share the run with a second writer, or to write where it cannot."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; give a directory for the run")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        lock = lock_run(out_dir, stage, command=command, announce=announce)
+    except RunBusy:
+        raise
     except OSError as exc:
         raise UserError(f"cannot write to --out {out_dir}: {exc.strerror or exc}; choose a writable directory") from None
-    if manifest_path.exists():
-        return json.loads(manifest_path.read_text(encoding="utf-8"))
-    return None
+    try:
+        manifest_path = out_dir / MANIFEST
+        if manifest_path.exists() and not resume:
+            raise UserError(f"{out_dir} already holds a run; pass --resume to complete it or choose another --out")
+        if resume and not manifest_path.exists():
+            raise UserError(f"nothing to resume: {out_dir} holds no run (drop --resume to start one)")
+        if not manifest_path.exists():
+            foreign = foreign_records(out_dir)
+            if foreign:
+                raise UserError(f"{out_dir} holds {', '.join(foreign)} but no {MANIFEST}, so nobody knows how those "
+                                "records were made; choose an empty --out (or move them away) instead of adopting them")
+            return None, lock
+        return read_manifest(out_dir), lock
+    except BaseException:
+        lock.release()
+        raise
+
+
+def engine_difference(existing: dict[str, Any], manifest: dict[str, Any]) -> str | None:
+    """The first engine setting (dtype, device class, engine version, ...) that differs, else None."""
+    return settings_difference({"engine": engine_settings(existing)}, {"engine": engine_settings(manifest)})
+
+
+def _check_requested_engine(existing: dict[str, Any], options: dict[str, Any], out_dir: Path) -> None:
+    """Refuse an explicit --dtype/--device that contradicts the run before the model loads (the full
+    engine comparison follows once it has)."""
+    recorded = existing.get("model_info") if isinstance(existing.get("model_info"), dict) else {}
+    for key in ("dtype", "device"):
+        asked, had = options.get(key), recorded.get(key)
+        if not isinstance(asked, str) or asked == "auto" or not isinstance(had, str):
+            continue
+        if asked.split(":")[0] != had.split(":")[0]:
+            raise UserError(f"--resume refused: the run in {out_dir} was sampled with {key} {had}, not {asked}; "
+                            f"samples from two {key}s would be mixed. Resume with --{key} {had} or start a new --out")
 
 
 def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = False,
@@ -178,32 +214,47 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
 
     if frame.kind != "chat" and query_set.queries:
         render(query_set.queries[0], conditions[0], None)  # template and form errors before the model loads
-    existing = _check_out_dir(out_dir, resume)
-    if existing is not None:
-        old = {k: v for k, v in existing["settings"].items() if k in settings}
-        difference = settings_difference(old, settings)
-        if difference:
-            raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}; "
-                            "use the original settings or a new --out")
-    if backend is None:
-        backend = load_backend(config.model, config.backend, announce=announce, **config.backend_options)
-    settings["model_revision"] = backend.info.revision
-    if existing is not None and existing["settings"].get("model_revision") != settings["model_revision"]:
-        raise UserError(f"--resume refused: the model's weights changed (run has {existing['settings'].get('model_revision')}, "
-                        f"now {settings['model_revision']})")
-    chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
-    done = _done_indices(out_dir)
-    jobs = []
-    shard = parse_shard(config.shard)
-    for query in shard.select(query_set.queries) if shard else query_set.queries:
-        for condition in conditions:
-            prompt = render(query, condition, chat_formatter)
-            missing = tuple(i for i in range(config.n) if sample_id(condition.name, query.id, i) not in done)
-            jobs.append(PromptJob(condition, query, prompt, missing))
-    if existing is None:
-        write_manifest(out_dir, _manifest(settings, backend, command))
+    existing, lock = _check_out_dir(out_dir, resume, "sample", command, announce)
+    try:
+        done = _done_indices(out_dir)  # a bad line stops here, before minutes of model loading
+        if existing is not None:
+            old = {k: v for k, v in existing["settings"].items() if k in settings}
+            difference = settings_difference(old, settings)
+            if difference:
+                raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}; "
+                                "use the original settings or a new --out")
+            _check_requested_engine(existing, config.backend_options, out_dir)
+        if backend is None:
+            backend = load_backend(config.model, config.backend, announce=announce, **config.backend_options)
+        settings["model_revision"] = backend.info.revision
+        manifest = _manifest(settings, backend, command)
+        if existing is not None:
+            _check_resumed_engine(existing, manifest, out_dir)
+        chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
+        jobs = []
+        shard = parse_shard(config.shard)
+        for query in shard.select(query_set.queries) if shard else query_set.queries:
+            for condition in conditions:
+                prompt = render(query, condition, chat_formatter)
+                missing = tuple(i for i in range(config.n) if sample_id(condition.name, query.id, i) not in done)
+                jobs.append(PromptJob(condition, query, prompt, missing))
+        if existing is None:
+            write_manifest(out_dir, manifest)
+    except BaseException:
+        lock.release()
+        raise
     return PreparedRun(config, out_dir, backend, scenario, frame, query_set, jobs, settings,
-                       already_done=len(done))
+                       already_done=len(done), lock=lock)
+
+
+def _check_resumed_engine(existing: dict[str, Any], manifest: dict[str, Any], out_dir: Path) -> None:
+    if existing["settings"].get("model_revision") != manifest["settings"]["model_revision"]:
+        raise UserError(f"--resume refused: the model's weights changed (run has {existing['settings'].get('model_revision')}, "
+                        f"now {manifest['settings']['model_revision']})")
+    difference = engine_difference(existing, manifest)
+    if difference:
+        raise UserError(f"--resume refused: {difference} differs from the run in {out_dir}, so new samples would "
+                        "come from another sampler; resume with the original engine settings or start a new --out")
 
 
 def _done_indices(out_dir: Path) -> set[str]:
@@ -233,13 +284,24 @@ def _prompt_hash(text: str) -> str:
 
 def execute_run(run: PreparedRun, on_progress: ProgressCallback | None = None) -> SamplingSummary:
     """Draw every missing sample of a prepared run, appending each finished batch to samples.jsonl."""
-    config, settings = run.config, run.settings
     pending = [job for job in run.jobs if job.missing]
+    provenance = {key: run.settings[key] for key in ("model", "model_revision", "frame", "frame_hash", "scenario", "variant")}
+    began = time.perf_counter()
+    try:
+        new, tokens = _append_samples(run, pending, provenance, on_progress)
+    finally:
+        run.release()
+    return SamplingSummary(run.out_dir, run.total, new, run.already_done, summarize(run.out_dir),
+                           time.perf_counter() - began, tokens)
+
+
+def _append_samples(run: PreparedRun, pending: list[PromptJob], provenance: dict[str, Any],
+                    on_progress: ProgressCallback | None) -> tuple[int, int]:
+    config, settings = run.config, run.settings
     requests = [SampleRequest(prompt=job.prompt.text, seeds=tuple(config.seed + i for i in job.missing),
                               stop=job.prompt.stop_strings, rng_key=job.query.id) for job in pending]
-    provenance = {key: settings[key] for key in ("model", "model_revision", "frame", "frame_hash", "scenario", "variant")}
-    began, new, tokens = time.perf_counter(), 0, 0
-    with JsonlAppender(run.out_dir / SAMPLES) as appender:
+    new = tokens = 0
+    with JsonlAppender(run.out_dir / SAMPLES, _resume_hint(run)) as appender:
         for completions in run.backend.sample(requests, config.sampling):
             records = []
             for completion in completions:
@@ -271,8 +333,11 @@ def execute_run(run: PreparedRun, on_progress: ProgressCallback | None = None) -
             tokens += batch_tokens
             if on_progress:
                 on_progress(len(records), batch_tokens)
-    return SamplingSummary(run.out_dir, run.total, new, run.already_done, summarize(run.out_dir),
-                           time.perf_counter() - began, tokens)
+    return new, tokens
+
+
+def _resume_hint(run: PreparedRun) -> str:
+    return f"free some space, then continue with: basepersona sample --resume --out {run.out_dir} (and the same settings)"
 
 
 def summarize(out_dir: Path) -> dict[str, dict[str, int]]:

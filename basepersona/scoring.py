@@ -16,7 +16,8 @@ from typing import Any, Callable, Sequence
 from .backends import Backend, load_backend
 from .backends.forced_choice import continuation_logprobs, two_way_probability
 from .errors import UserError
-from .sample import ACCEPT_TAG, REJECT_TAG, SampleConfig, _base_settings, _check_out_dir, _load_inputs, _manifest, _prompt_hash
+from .sample import (ACCEPT_TAG, REJECT_TAG, SampleConfig, _base_settings, _check_out_dir, _check_requested_engine,
+                     _check_resumed_engine, _load_inputs, _manifest, _prompt_hash)
 from .shards import CHOICES, parse_shard
 from .store import JsonlAppender, read_jsonl, settings_difference, write_manifest
 
@@ -40,42 +41,14 @@ def choice_id(condition: str, query_id: str) -> str:
     return f"{condition}/{query_id}"
 
 
-def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Sequence[str] = DEFAULT_CONTINUATIONS,
-                resume: bool = False, backend: Backend | None = None, command: str = "",
-                announce: Callable[[str], None] = print,
-                on_progress: Callable[[int], None] | None = None) -> ScoreSummary:
-    """Score every condition × query of ``config`` (sampling fields ignored) into ``out_dir/choices.jsonl``.
-
-    ``p_accept`` is the two-way probability of the first continuation against the second; further
-    continuations get raw logprobs only."""
-    out_dir = Path(out_dir)
-    if config.prefill is None:  # the frame's own prefill opens a scratchpad, not the answer
-        config = replace(config, prefill=DEFAULT_SCORE_PREFILL)
-    if len(continuations) < 2 or len(set(continuations)) != len(continuations):
-        raise UserError("forced-choice scoring needs at least two different continuations")
-    scenario, frame, query_set, conditions = _load_inputs(config)
-    settings = {key: value for key, value in _base_settings(config, scenario, frame, query_set, conditions).items()
-                if key not in _SAMPLING_ONLY}
-    settings.update(stage="score", continuations=list(continuations))
-    existing = _check_out_dir(out_dir, resume)
-    if existing is not None:
-        old = {key: value for key, value in existing["settings"].items() if key != "model_revision"}
-        difference = settings_difference(old, settings)
-        if difference:
-            raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}")
-    if backend is None:
-        backend = load_backend(config.model, config.backend, announce=announce, **config.backend_options)
-    settings["model_revision"] = backend.info.revision
-    if existing is not None and existing["settings"].get("model_revision") != settings["model_revision"]:
-        raise UserError("--resume refused: the model's weights changed since the run started")
-    if existing is None:
-        write_manifest(out_dir, _manifest(settings, backend, command))
-
+def _pending_choices(config: SampleConfig, inputs: tuple, backend: Backend, out_dir: Path) -> tuple[list, int]:
+    """(condition, query, prompt) still to score, and how many the run holds when complete."""
+    scenario, frame, query_set, conditions = inputs
     chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
     done = {record["id"] for record in read_jsonl(out_dir / CHOICES)} if (out_dir / CHOICES).exists() else set()
-    jobs = []
     shard = parse_shard(config.shard)  # the same split by query as sampling; settings record it
     queries = shard.select(query_set.queries) if shard else query_set.queries
+    jobs = []
     for query in queries:
         for condition in conditions:
             if choice_id(condition.name, query.id) in done:
@@ -83,9 +56,14 @@ def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Seq
             prompt = frame.render(scenario, condition, query.text, query_id=query.id, form=config.scenario_form,
                                   prefill=config.prefill, chat_formatter=chat_formatter)
             jobs.append((condition, query, prompt))
+    return jobs, len(queries) * len(conditions)
+
+
+def _append_choices(jobs: list, backend: Backend, settings: dict[str, Any], continuations: Sequence[str],
+                    out_dir: Path, on_progress: Callable[[int], None] | None) -> None:
     provenance = {key: settings[key] for key in ("model", "model_revision", "frame", "frame_hash", "scenario", "variant")}
-    began = time.perf_counter()
-    with JsonlAppender(out_dir / CHOICES) as appender:
+    hint = f"free some space, then continue with: basepersona score --resume --out {out_dir} (and the same settings)"
+    with JsonlAppender(out_dir / CHOICES, hint) as appender:
         for index, scores in continuation_logprobs(backend, [job[2].text for job in jobs], continuations):
             condition, query, prompt = jobs[index]
             logprobs = [s.logprob for s in scores]
@@ -108,9 +86,49 @@ def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Seq
             }])
             if on_progress:
                 on_progress(1)
+
+
+def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Sequence[str] = DEFAULT_CONTINUATIONS,
+                resume: bool = False, backend: Backend | None = None, command: str = "",
+                announce: Callable[[str], None] = print,
+                on_progress: Callable[[int], None] | None = None) -> ScoreSummary:
+    """Score every condition × query of ``config`` (sampling fields ignored) into ``out_dir/choices.jsonl``.
+
+    ``p_accept`` is the two-way probability of the first continuation against the second; further
+    continuations get raw logprobs only."""
+    out_dir = Path(out_dir)
+    if config.prefill is None:  # the frame's own prefill opens a scratchpad, not the answer
+        config = replace(config, prefill=DEFAULT_SCORE_PREFILL)
+    if len(continuations) < 2 or len(set(continuations)) != len(continuations):
+        raise UserError("forced-choice scoring needs at least two different continuations")
+    scenario, frame, query_set, conditions = _load_inputs(config)
+    settings = {key: value for key, value in _base_settings(config, scenario, frame, query_set, conditions).items()
+                if key not in _SAMPLING_ONLY}
+    settings.update(stage="score", continuations=list(continuations))
+    existing, lock = _check_out_dir(out_dir, resume, "score", command, announce)
+    try:
+        if existing is not None:
+            old = {key: value for key, value in existing["settings"].items() if key != "model_revision"}
+            difference = settings_difference(old, settings)
+            if difference:
+                raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}")
+            _check_requested_engine(existing, config.backend_options, out_dir)
+        if backend is None:
+            backend = load_backend(config.model, config.backend, announce=announce, **config.backend_options)
+        settings["model_revision"] = backend.info.revision
+        manifest = _manifest(settings, backend, command)
+        if existing is None:
+            write_manifest(out_dir, manifest)
+        else:
+            _check_resumed_engine(existing, manifest, out_dir)
+        began = time.perf_counter()
+        jobs, total = _pending_choices(config, (scenario, frame, query_set, conditions), backend, out_dir)
+        _append_choices(jobs, backend, settings, continuations, out_dir, on_progress)
+    finally:
+        lock.release()
     records = list(read_jsonl(out_dir / CHOICES))
     means: dict[str, list[float]] = {}
     for record in records:
         means.setdefault(record["condition"], []).append(record["p_accept"])
-    return ScoreSummary(out_dir, len(queries) * len(conditions), len(jobs), len(done),
+    return ScoreSummary(out_dir, total, len(jobs), total - len(jobs),
                         {c: sum(v) / len(v) for c, v in means.items()}, time.perf_counter() - began)
