@@ -11,7 +11,7 @@ import re
 import shlex
 from typing import Iterable
 
-REDACTED = "[redacted]"
+REDACTED = "<redacted>"  # not [redacted]: rich would take that for markup and print nothing
 _registered: set[str] = set()
 
 # well-known key shapes: OpenAI/Anthropic (sk-), Hugging Face (hf_), GitHub, Google, AWS, Slack, JWTs

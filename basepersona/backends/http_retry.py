@@ -84,7 +84,7 @@ class _Deadline:
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.expired = False
-        self._connections: list[http.client.HTTPConnection] = []
+        self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
@@ -92,14 +92,16 @@ class _Deadline:
     def _expire(self) -> None:
         with self._lock:
             self.expired = True
-            for connection in self._connections:
-                _shut(connection)
+            for sock in self._sockets:
+                _shut(sock)
 
-    def watch(self, connection: http.client.HTTPConnection) -> None:
+    def watch(self, sock: socket.socket) -> None:
+        # the socket itself, not its connection: urllib detaches it from the connection once the
+        # headers are in, while the response goes on reading from it
         with self._lock:
-            self._connections.append(connection)
+            self._sockets.append(sock)
             if self.expired:
-                _shut(connection)
+                _shut(sock)
 
     def opener(self) -> urllib.request.OpenerDirector:
         deadline = self
@@ -108,7 +110,7 @@ class _Deadline:
             class Tracked(base):  # type: ignore[misc, valid-type]
                 def connect(self) -> None:
                     super().connect()
-                    deadline.watch(self)
+                    deadline.watch(self.sock)
             return Tracked
 
         class Http(urllib.request.HTTPHandler):
@@ -129,12 +131,11 @@ class _Deadline:
         self._timer.cancel()
 
 
-def _shut(connection: http.client.HTTPConnection) -> None:
-    if connection.sock is not None:
-        try:
-            connection.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
 
 
 def _fetch(request: urllib.request.Request, timeout: float) -> Any:

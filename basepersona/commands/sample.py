@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +13,7 @@ from rich.table import Table
 from ..backends import BACKENDS, SamplingParams
 from ..backends.options import with_option_pairs
 from ..errors import UserError
+from ..redaction import recorded_command
 from ..models import DEFAULT_MODEL
 from ..sample import PreparedRun, SampleConfig, SamplingSummary, execute_run, prepare_run
 from .progress import sampling_progress
@@ -120,7 +120,7 @@ def sample(frame, model, backend, options, queries, query_ids, limit, n, seed, t
                                            "max_batch": max_batch}, options),
     )
     out_dir = out_dir or _default_out(frame, model)
-    command = "basepersona " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = recorded_command(sys.argv[1:])
     run = prepare_run(config, out_dir, resume=resume, announce=lambda m: console.print(f"[dim]{m}[/]"), command=command)
     _print_plan(run, machine, used_defaults and not resume)
     try:
