@@ -91,7 +91,7 @@ class Frame:
             "lab": scenario.lab,
             "ai_name": scenario.ai_name,
             "condition": condition.as_context(),
-            "variant": dict(scenario.variant),
+            "variant": scenario.variant_context(),
             "system_prompt": scenario.system_prompt(condition, form),
             "user_input": scenario.user_input(condition, query),
             "query": query,

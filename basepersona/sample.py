@@ -16,14 +16,15 @@ from typing import Any, Callable, Sequence
 
 from . import __version__
 from .backends import Backend, SampleRequest, SamplingParams, load_backend
+from .backends.checks import check_context, check_device
 from .errors import UserError
 from .frames import Frame, FrameLibrary, RenderedPrompt, cut_turn
 from .queries import Query, QuerySet, load_queries
-from .scenario import Condition, Scenario, load_scenario
+from .scenario import Condition, Scenario, check_override_keys, load_scenario
 from .shards import parse_shard
 from .synthetic import DocumentSelection
 from .synthetic import select as select_documents
-from .run_lock import RunBusy, RunLock, lock_run
+from .run_lock import LOCK_FILE, RunBusy, RunLock, lock_run
 from .store import (MANIFEST, SAMPLES, JsonlAppender, engine_settings, foreign_records, read_jsonl, read_manifest,
                     sample_id, settings_difference, write_manifest)
 
@@ -119,10 +120,36 @@ class PreparedRun:
 def _load_inputs(config: SampleConfig) -> tuple[Scenario, Frame, QuerySet, list[Condition]]:
     scenario = load_scenario(config.scenario, variants=config.variants, overrides=config.overrides)
     frame = FrameLibrary(config.frames_dirs).get(config.frame)
+    if config.overrides:
+        check_override_keys(config.overrides, _template_files(scenario, frame))
     query_set = load_queries(config.queries).select(config.query_ids, config.limit)
     names = config.conditions or tuple(scenario.conditions)
     conditions = [scenario.condition(name) for name in names]
     return scenario, frame, query_set, conditions
+
+
+def _template_files(scenario: Scenario, frame: Frame) -> list[str]:
+    """Text of every file whose templates render this run's prompts."""
+    from .variants import load_variant
+
+    paths = [frame.path, scenario.path] + [load_variant(name).path for name in scenario.variants]
+    return [path.read_text(encoding="utf-8", errors="replace") for path in paths if path is not None]
+
+
+def check_distinct_prompts(jobs: Sequence["PromptJob"], frame: Frame) -> None:
+    """Two conditions (or two queries) rendering one identical prompt means the frame drops the cue (or
+    the query): the run would compare a prompt with itself. Refuse before sampling."""
+    seen: dict[str, PromptJob] = {}
+    for job in jobs:
+        other = seen.setdefault(job.prompt.text, job)
+        if other is job or other.query.text == job.query.text != "" and other.query.id != job.query.id:
+            continue  # a query file may hold one text under two ids
+        if other.query.id == job.query.id:
+            raise UserError(f"{frame.path}: conditions {other.condition.name!r} and {job.condition.name!r} render the "
+                            "same prompt, so the frame does not show the condition's cue; use {{ user_input }} (it "
+                            "carries cue and query) or {{ condition.cue }}")
+        raise UserError(f"{frame.path}: queries {other.query.id!r} and {job.query.id!r} render the same prompt, so the "
+                        "frame does not show the query; use {{ user_input }} or {{ query }}")
 
 
 def _base_settings(config: SampleConfig, scenario: Scenario, frame: Frame, query_set: QuerySet,
@@ -181,6 +208,16 @@ def _check_out_dir(out_dir: Path, resume: bool, stage: str = "sample", command: 
         raise
 
 
+def remove_if_unused(out_dir: Path) -> None:
+    """Remove a run folder this command created when setting up failed before it held anything."""
+    try:
+        if {entry.name for entry in out_dir.iterdir()} <= {LOCK_FILE}:
+            (out_dir / LOCK_FILE).unlink(missing_ok=True)
+            out_dir.rmdir()
+    except OSError:
+        pass  # not ours to clean up, or already gone
+
+
 def engine_difference(existing: dict[str, Any], manifest: dict[str, Any]) -> str | None:
     """The first engine setting (dtype, device class, engine version, ...) that differs, else None."""
     return settings_difference({"engine": engine_settings(existing)}, {"engine": engine_settings(manifest)})
@@ -224,8 +261,7 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
                 raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}; "
                                 "use the original settings or a new --out")
             _check_requested_engine(existing, config.backend_options, out_dir)
-        if backend is None:
-            backend = load_backend(config.model, config.backend, announce=announce, **config.backend_options)
+        backend = backend or load_checked_backend(config, announce)
         settings["model_revision"] = backend.info.revision
         manifest = _manifest(settings, backend, command)
         if existing is not None:
@@ -238,13 +274,25 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
                 prompt = render(query, condition, chat_formatter)
                 missing = tuple(i for i in range(config.n) if sample_id(condition.name, query.id, i) not in done)
                 jobs.append(PromptJob(condition, query, prompt, missing))
+        check_distinct_prompts(jobs, frame)
+        check_context(backend, [(f"{job.condition.name}/{job.query.id}", job.prompt.text) for job in jobs if job.missing],
+                      config.sampling.max_new_tokens)
         if existing is None:
             write_manifest(out_dir, manifest)
     except BaseException:
         lock.release()
+        if existing is None:
+            remove_if_unused(out_dir)
         raise
     return PreparedRun(config, out_dir, backend, scenario, frame, query_set, jobs, settings,
                        already_done=len(done), lock=lock)
+
+
+def load_checked_backend(config: SampleConfig, announce: Callable[[str], None]) -> Backend:
+    """Load the run's backend once the checks that need no model have passed."""
+    if config.backend == "transformers":
+        check_device(config.backend_options.get("device", "auto"))
+    return load_backend(config.model, config.backend, announce=announce, **config.backend_options)
 
 
 def _check_resumed_engine(existing: dict[str, Any], manifest: dict[str, Any], out_dir: Path) -> None:

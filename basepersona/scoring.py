@@ -13,11 +13,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .backends import Backend, load_backend
+from .backends import Backend
+from .backends.checks import check_context
 from .backends.forced_choice import continuation_logprobs, two_way_probability
 from .errors import UserError
 from .sample import (ACCEPT_TAG, REJECT_TAG, SampleConfig, _base_settings, _check_out_dir, _check_requested_engine,
-                     _check_resumed_engine, _load_inputs, _manifest, _prompt_hash)
+                     _check_resumed_engine, _load_inputs, _manifest, _prompt_hash, load_checked_backend,
+                     remove_if_unused)
 from .shards import CHOICES, parse_shard
 from .store import JsonlAppender, read_jsonl, settings_difference, write_manifest
 
@@ -113,16 +115,22 @@ def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Seq
             if difference:
                 raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}")
             _check_requested_engine(existing, config.backend_options, out_dir)
-        if backend is None:
-            backend = load_backend(config.model, config.backend, announce=announce, **config.backend_options)
+        backend = backend or load_checked_backend(config, announce)
         settings["model_revision"] = backend.info.revision
         manifest = _manifest(settings, backend, command)
-        if existing is None:
-            write_manifest(out_dir, manifest)
-        else:
+        if existing is not None:
             _check_resumed_engine(existing, manifest, out_dir)
         began = time.perf_counter()
         jobs, total = _pending_choices(config, (scenario, frame, query_set, conditions), backend, out_dir)
+        check_context(backend, [(f"{c.name}/{q.id}", p.text) for c, q, p in jobs], 1 + max(map(len, continuations)))
+        if existing is None:
+            write_manifest(out_dir, manifest)
+    except BaseException:
+        lock.release()
+        if existing is None:
+            remove_if_unused(out_dir)
+        raise
+    try:
         _append_choices(jobs, backend, settings, continuations, out_dir, on_progress)
     finally:
         lock.release()
