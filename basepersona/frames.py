@@ -251,3 +251,13 @@ class FrameLibrary:
 
     def all(self) -> list[Frame]:
         return [self.get(name) for name in self.names()]
+
+    def load_each(self, names: Sequence[str] = ()) -> tuple[list[Frame], list[tuple[str, str]]]:
+        """(frames that load, (name, error) of each that does not): one broken file hides no other."""
+        frames, broken = [], []
+        for name in names or self.names():
+            try:
+                frames.append(self.get(name))
+            except UserError as exc:
+                broken.append((name, str(exc)))
+        return frames, broken

@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -121,19 +122,52 @@ def _load_inputs(config: SampleConfig) -> tuple[Scenario, Frame, QuerySet, list[
     scenario = load_scenario(config.scenario, variants=config.variants, overrides=config.overrides)
     frame = FrameLibrary(config.frames_dirs).get(config.frame)
     if config.overrides:
-        check_override_keys(config.overrides, _template_files(scenario, frame))
+        check_override_keys(config.overrides, _template_files(config, scenario, frame))
     query_set = load_queries(config.queries).select(config.query_ids, config.limit)
     names = config.conditions or tuple(scenario.conditions)
     conditions = [scenario.condition(name) for name in names]
     return scenario, frame, query_set, conditions
 
 
-def _template_files(scenario: Scenario, frame: Frame) -> list[str]:
-    """Text of every file whose templates render this run's prompts."""
+def _input_files(config: SampleConfig, scenario: Scenario, frame: Frame) -> dict[str, list[Path]]:
+    """The files whose templates render this run's prompts, by kind."""
     from .variants import load_variant
 
-    paths = [frame.path, scenario.path] + [load_variant(name).path for name in scenario.variants]
-    return [path.read_text(encoding="utf-8", errors="replace") for path in paths if path is not None]
+    return {"frame": [frame.path], "scenario": [scenario.path] if scenario.path else [],
+            "variants": [load_variant(spec).path for spec in config.variants]}
+
+
+def _template_files(config: SampleConfig, scenario: Scenario, frame: Frame) -> list[str]:
+    files = [path for paths in _input_files(config, scenario, frame).values() for path in paths]
+    return [path.read_text(encoding="utf-8", errors="replace") for path in files]
+
+
+INPUTS_DIR = "inputs"  # the run's own copies of its frame, scenario and variant files
+
+
+def store_inputs(out_dir: Path, config: SampleConfig, scenario: Scenario, frame: Frame) -> None:
+    """Copy the input files into the run, so that it can be shared or resumed without them."""
+    for kind, paths in _input_files(config, scenario, frame).items():
+        for path in paths:
+            target = out_dir / INPUTS_DIR / kind / path.name
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+
+
+def with_stored_inputs(config: SampleConfig, out_dir: Path) -> SampleConfig:
+    """On resume, the run's stored copies stand in for frame, scenario and variants of the same name
+    (the settings check still compares their hashes with the run's)."""
+    folder = Path(out_dir) / INPUTS_DIR
+
+    def stored(kind: str, spec: str) -> str:
+        copy = folder / kind / f"{Path(spec).stem}.toml"
+        return str(copy) if copy.is_file() else spec
+
+    frame = stored("frame", config.frame)
+    return replace(config, frame=frame, scenario=stored("scenario", config.scenario),
+                   variants=tuple(stored("variants", spec) for spec in config.variants),
+                   frames_dirs=() if frame != config.frame else config.frames_dirs)
 
 
 def check_distinct_prompts(jobs: Sequence["PromptJob"], frame: Frame) -> None:
@@ -241,6 +275,8 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
                 command: str = "") -> PreparedRun:
     """Resolve inputs, check the output folder and the resume settings, load the model, render prompts."""
     out_dir = Path(out_dir)
+    if resume:
+        config = with_stored_inputs(config, out_dir)
     scenario, frame, query_set, conditions = _load_inputs(config)
     settings = _base_settings(config, scenario, frame, query_set, conditions)
     documents = _documents(config).texts(scenario)
@@ -279,6 +315,7 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
                       config.sampling.max_new_tokens)
         if existing is None:
             write_manifest(out_dir, manifest)
+        store_inputs(out_dir, config, scenario, frame)
     except BaseException:
         lock.release()
         if existing is None:

@@ -19,7 +19,7 @@ from .backends.forced_choice import continuation_logprobs, two_way_probability
 from .errors import UserError
 from .sample import (ACCEPT_TAG, REJECT_TAG, SampleConfig, _base_settings, _check_out_dir, _check_requested_engine,
                      _check_resumed_engine, _load_inputs, _manifest, _prompt_hash, load_checked_backend,
-                     remove_if_unused)
+                     remove_if_unused, store_inputs, with_stored_inputs)
 from .shards import CHOICES, parse_shard
 from .store import JsonlAppender, read_jsonl, settings_difference, write_manifest
 
@@ -103,6 +103,8 @@ def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Seq
         config = replace(config, prefill=DEFAULT_SCORE_PREFILL)
     if len(continuations) < 2 or len(set(continuations)) != len(continuations):
         raise UserError("forced-choice scoring needs at least two different continuations")
+    if resume:
+        config = with_stored_inputs(config, out_dir)
     scenario, frame, query_set, conditions = _load_inputs(config)
     settings = {key: value for key, value in _base_settings(config, scenario, frame, query_set, conditions).items()
                 if key not in _SAMPLING_ONLY}
@@ -125,6 +127,7 @@ def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Seq
         check_context(backend, [(f"{c.name}/{q.id}", p.text) for c, q, p in jobs], 1 + max(map(len, continuations)))
         if existing is None:
             write_manifest(out_dir, manifest)
+        store_inputs(out_dir, config, scenario, frame)
     except BaseException:
         lock.release()
         if existing is None:

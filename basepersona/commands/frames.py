@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import UserError
 from ..frames import FrameLibrary
@@ -46,9 +49,14 @@ def frames() -> None:
 def list_frames(frames_dirs):
     """Every frame with its kind and description."""
     table = Table("frame", "kind", "description", title="Frames")
-    for frame in FrameLibrary(frames_dirs).all():
+    frames_, broken = FrameLibrary(frames_dirs).load_each()
+    for frame in frames_:
         table.add_row(frame.name, frame.kind, frame.description)
+    for name, error in broken:
+        table.add_row(name, "[red]broken[/]", Text(error))
     console.print(table)
+    if broken:
+        sys.exit(1)  # not click Exit: main() outside standalone mode dropped its code
 
 
 @frames.command()
