@@ -183,6 +183,9 @@ def load_frame_file(path: Path) -> Frame:
         # the library finds frames by file name, so a different 'name' would label runs with a name nobody can load
         raise UserError(f"{path}: field 'name' is {raw['name']!r} but frames are named by their file "
                         f"({path.stem!r}); drop the field or rename the file to {raw['name']}.toml")
+    for key in ("description", "turn_start", "kind", "name"):
+        if key in raw and not isinstance(raw[key], str):
+            raise UserError(f"{path}: field {key!r} must be text (a TOML string), not {type(raw[key]).__name__}")
     kind = raw.get("kind", "document")
     if kind not in KINDS:
         raise UserError(f"{path}: field 'kind' must be one of {', '.join(KINDS)}, not {kind!r}")

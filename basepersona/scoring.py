@@ -103,6 +103,8 @@ def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Seq
         config = replace(config, prefill=DEFAULT_SCORE_PREFILL)
     if len(continuations) < 2 or len(set(continuations)) != len(continuations):
         raise UserError("forced-choice scoring needs at least two different continuations")
+    if not all(isinstance(c, str) and c.strip() for c in continuations):
+        raise UserError("each forced-choice continuation (--accept, --reject) must be non-empty text")
     if resume:
         config = with_stored_inputs(config, out_dir)
     scenario, frame, query_set, conditions = _load_inputs(config)

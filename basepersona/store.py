@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from .errors import UserError
 
@@ -283,6 +283,35 @@ def engine_settings(manifest: dict[str, Any]) -> dict[str, Any]:
     for library in _NUMERIC_LIBRARIES.get(engine.get("backend"), ()):
         engine[f"{library}_version"] = versions.get(library)
     return engine
+
+
+# the settings each compared factor names; a comparison of runs may differ in these and nothing else
+COMPARED_FACTORS = {
+    "model": ("model", "model_revision", "backend"),
+    "frame": ("frame", "frame_hash"),
+    "variant": ("variant", "variants", "scenario_hash", "conditions", "lab", "ai_name"),
+}
+_NOT_COMPARED = ("seed", "shard")  # another seed or split draws the same distribution
+
+
+def _flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict) and value and key not in ("variant", "conditions"):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def settings_mismatch(settings_of_runs: Sequence[dict[str, Any]], factors: Iterable[str] = tuple(COMPARED_FACTORS)) -> list[str]:
+    """Settings (dotted names, e.g. ``sampling.max_new_tokens``, ``prefill``) that differ between runs
+    besides the compared ``factors``: a comparison across them mixes two designs (a tag-prefill
+    32-token run against a basic-prefill 40-token run) and must say so."""
+    ignored = {name for factor in factors for name in COMPARED_FACTORS[factor]} | set(_NOT_COMPARED)
+    flats = [_flat({k: v for k, v in settings.items() if k not in ignored}) for settings in settings_of_runs]
+    names = sorted(set().union(*flats)) if flats else []
+    return [name for name in names if len({json.dumps(f.get(name), sort_keys=True) for f in flats}) > 1]
 
 
 def settings_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str | None:

@@ -170,3 +170,25 @@ def test_a_query_longer_than_the_context_is_refused_before_sampling(tiny_base_di
     result = sample(tiny_base_dir, out, "--queries", str(queries))
     assert_one_line_error(result, "/huge is", "context of 4,096 tokens")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("base_url, message", [("notaurl", "base_url must be an http"), ("5", "base_url must be an http")])
+def test_a_server_address_that_is_not_one_is_refused(tmp_path, base_url, message):
+    result = cli("sample", "--backend", "openai", "--model", "m", "-o", f"base_url={base_url}", "--out", str(tmp_path / "r"))
+    assert_one_line_error(result, message)
+
+
+@pytest.mark.parametrize("field", ['turn_start = 42', 'description = ["a"]', 'kind = 1'])
+def test_frame_fields_of_the_wrong_type(tmp_path, field):
+    path = tmp_path / "typed.toml"
+    lines = {"turn_start": 'turn_start = "AI:"', "description": "", "kind": ""}
+    lines[field.split(" ")[0]] = field
+    path.write_text("\n".join(lines.values()) + '\nstop = ["User:"]\ntemplate = "{{ user_input }}AI:"\n')
+    with pytest.raises(UserError, match="must be text"):
+        load_frame_file(path)
+
+
+def test_scoring_refuses_an_empty_continuation(tiny_base_dir, tmp_path):
+    result = cli("score", "--model", str(tiny_base_dir), "-o", "device=cpu", "--limit", "1", "--accept", " ",
+                 "--out", str(tmp_path / "r"))
+    assert_one_line_error(result, "must be non-empty text")

@@ -159,3 +159,15 @@ def test_merge_into_a_file_is_one_line(tiny_base_dir, tiny_backend, tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("x")
     assert_one_line_error(cli("merge", str(shard), "--out", str(target)), "is a file")
+
+
+def test_settings_mismatch_names_what_differs_besides_the_compared_factors():
+    from basepersona.store import settings_mismatch
+
+    base = {"model": "a", "model_revision": "r1", "frame": "chatlog", "frame_hash": "h1", "prefill": "tag", "seed": 0,
+            "sampling": {"temperature": 1.0, "max_new_tokens": 32}, "variant": {}, "queries": {"hash": "q"}}
+    chat = {**base, "model": "b", "model_revision": "r2", "seed": 5}
+    assert settings_mismatch([base, chat]) == []
+    other_design = {**chat, "prefill": "basic", "sampling": {"temperature": 1.0, "max_new_tokens": 40}}
+    assert settings_mismatch([base, other_design]) == ["prefill", "sampling.max_new_tokens"]
+    assert settings_mismatch([base, {**base, "frame": "forum", "frame_hash": "h2"}], factors=("model",)) == ["frame", "frame_hash"]

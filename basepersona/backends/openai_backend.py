@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from ..errors import UserError
-from ..redaction import is_env_name, register_secret
+from ..redaction import is_env_name, redact, register_secret
 from .base import Completion, ModelInfo, SampleRequest, SamplingParams
 from .echo_alignment import score_echo
 from .http_retry import BadReply, HttpStatusError, RetryPolicy, bounded_map, call_json
@@ -108,7 +108,10 @@ class OpenAIBackend:
         extensions = option_flag("extensions", extensions)
         if not is_env_name(str(api_key_env)):
             raise UserError("option api_key_env takes the name of an environment variable holding the key")
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "http://127.0.0.1:8000/v1").rstrip("/")
+        self.base_url = str(base_url or os.environ.get("OPENAI_BASE_URL") or "http://127.0.0.1:8000/v1").rstrip("/")
+        if not re.match(r"https?://[^/\s]+", self.base_url):
+            raise UserError(f"option base_url must be an http:// or https:// address such as "
+                            f"http://127.0.0.1:8000/v1, not {redact(str(self.base_url))!r}")
         key = os.environ.get(api_key_env, "")
         register_secret(key)  # a server may echo it (a 401 body quoting the header); messages redact it
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
