@@ -6,14 +6,14 @@ The Python entry point is :func:`run_sampling`; the CLI's ``basepersona sample``
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__
 from .backends import Backend, SampleRequest, SamplingParams, load_backend
@@ -242,6 +242,26 @@ def _check_out_dir(out_dir: Path, resume: bool, stage: str = "sample", command: 
         raise
 
 
+@contextmanager
+def setting_up(out_dir: Path, existing: dict[str, Any] | None, lock: RunLock) -> Iterator[None]:
+    """When setting up a run fails, release its lock and remove a folder this command made for nothing."""
+    try:
+        yield
+    except BaseException:
+        lock.release()
+        if existing is None:
+            remove_if_unused(out_dir)
+        raise
+
+
+def record_run(out_dir: Path, new_manifest: dict[str, Any] | None, config: SampleConfig, scenario: Scenario,
+               frame: Frame) -> None:
+    """Write a new run's manifest, and keep copies of the input files in every run."""
+    if new_manifest is not None:
+        write_manifest(out_dir, new_manifest)
+    store_inputs(out_dir, config, scenario, frame)
+
+
 def remove_if_unused(out_dir: Path) -> None:
     """Remove a run folder this command created when setting up failed before it held anything."""
     try:
@@ -288,20 +308,9 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
     if frame.kind != "chat" and query_set.queries:
         render(query_set.queries[0], conditions[0], None)  # template and form errors before the model loads
     existing, lock = _check_out_dir(out_dir, resume, "sample", command, announce)
-    try:
+    with setting_up(out_dir, existing, lock):
         done = _done_indices(out_dir)  # a bad line stops here, before minutes of model loading
-        if existing is not None:
-            old = {k: v for k, v in existing["settings"].items() if k in settings}
-            difference = settings_difference(old, settings)
-            if difference:
-                raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}; "
-                                "use the original settings or a new --out")
-            _check_requested_engine(existing, config.backend_options, out_dir)
-        backend = backend or load_checked_backend(config, announce)
-        settings["model_revision"] = backend.info.revision
-        manifest = _manifest(settings, backend, command)
-        if existing is not None:
-            _check_resumed_engine(existing, manifest, out_dir)
+        backend, manifest = resolve_engine(config, settings, existing, out_dir, backend, announce, command)
         chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
         jobs = []
         shard = parse_shard(config.shard)
@@ -313,16 +322,28 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
         check_distinct_prompts(jobs, frame)
         check_context(backend, [(f"{job.condition.name}/{job.query.id}", job.prompt.text) for job in jobs if job.missing],
                       config.sampling.max_new_tokens)
-        if existing is None:
-            write_manifest(out_dir, manifest)
-        store_inputs(out_dir, config, scenario, frame)
-    except BaseException:
-        lock.release()
-        if existing is None:
-            remove_if_unused(out_dir)
-        raise
+        record_run(out_dir, manifest if existing is None else None, config, scenario, frame)
     return PreparedRun(config, out_dir, backend, scenario, frame, query_set, jobs, settings,
                        already_done=len(done), lock=lock)
+
+
+def resolve_engine(config: SampleConfig, settings: dict[str, Any], existing: dict[str, Any] | None, out_dir: Path,
+                   backend: Backend | None, announce: Callable[[str], None], command: str) -> tuple[Backend, dict]:
+    """Check a resume against the run (settings first, then the engine), load the backend, and return
+    it with the manifest the run has or gets; ``settings`` gains the model revision."""
+    if existing is not None:
+        old = {k: v for k, v in existing["settings"].items() if k in settings}
+        difference = settings_difference(old, settings)
+        if difference:
+            raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}; "
+                            "use the original settings or a new --out")
+        _check_requested_engine(existing, config.backend_options, out_dir)
+    backend = backend or load_checked_backend(config, announce)
+    settings["model_revision"] = backend.info.revision
+    manifest = _manifest(settings, backend, command)
+    if existing is not None:
+        _check_resumed_engine(existing, manifest, out_dir)
+    return backend, manifest
 
 
 def load_checked_backend(config: SampleConfig, announce: Callable[[str], None]) -> Backend:

@@ -17,11 +17,10 @@ from .backends import Backend
 from .backends.checks import check_context
 from .backends.forced_choice import continuation_logprobs, two_way_probability
 from .errors import UserError
-from .sample import (ACCEPT_TAG, REJECT_TAG, SampleConfig, _base_settings, _check_out_dir, _check_requested_engine,
-                     _check_resumed_engine, _load_inputs, _manifest, _prompt_hash, load_checked_backend,
-                     remove_if_unused, store_inputs, with_stored_inputs)
+from .sample import (ACCEPT_TAG, REJECT_TAG, SampleConfig, _base_settings, _check_out_dir, _load_inputs, _prompt_hash,
+                     record_run, resolve_engine, setting_up, with_stored_inputs)
 from .shards import CHOICES, parse_shard
-from .store import JsonlAppender, read_jsonl, settings_difference, write_manifest
+from .store import JsonlAppender, read_jsonl
 
 DEFAULT_SCORE_PREFILL = "<OUTPUT>"
 DEFAULT_CONTINUATIONS = (ACCEPT_TAG, REJECT_TAG)
@@ -112,29 +111,12 @@ def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Seq
                 if key not in _SAMPLING_ONLY}
     settings.update(stage="score", continuations=list(continuations))
     existing, lock = _check_out_dir(out_dir, resume, "score", command, announce)
-    try:
-        if existing is not None:
-            old = {key: value for key, value in existing["settings"].items() if key != "model_revision"}
-            difference = settings_difference(old, settings)
-            if difference:
-                raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}")
-            _check_requested_engine(existing, config.backend_options, out_dir)
-        backend = backend or load_checked_backend(config, announce)
-        settings["model_revision"] = backend.info.revision
-        manifest = _manifest(settings, backend, command)
-        if existing is not None:
-            _check_resumed_engine(existing, manifest, out_dir)
+    with setting_up(out_dir, existing, lock):
+        backend, manifest = resolve_engine(config, settings, existing, out_dir, backend, announce, command)
         began = time.perf_counter()
         jobs, total = _pending_choices(config, (scenario, frame, query_set, conditions), backend, out_dir)
         check_context(backend, [(f"{c.name}/{q.id}", p.text) for c, q, p in jobs], 1 + max(map(len, continuations)))
-        if existing is None:
-            write_manifest(out_dir, manifest)
-        store_inputs(out_dir, config, scenario, frame)
-    except BaseException:
-        lock.release()
-        if existing is None:
-            remove_if_unused(out_dir)
-        raise
+        record_run(out_dir, manifest if existing is None else None, config, scenario, frame)
     try:
         _append_choices(jobs, backend, settings, continuations, out_dir, on_progress)
     finally:
