@@ -26,7 +26,7 @@ from .shards import parse_shard
 from .synthetic import DocumentSelection
 from .synthetic import select as select_documents
 from .run_lock import LOCK_FILE, RunBusy, RunLock, lock_run
-from .store import (MANIFEST, SAMPLES, JsonlAppender, engine_settings, foreign_records, read_jsonl, read_manifest,
+from .store import (MANIFEST, SAMPLES, JsonlAppender, disk_full, engine_settings, foreign_records, read_jsonl, read_manifest,
                     sample_id, settings_difference, write_manifest)
 
 ACCEPT_TAG = "<request_fully_accepted/>"
@@ -150,9 +150,17 @@ def store_inputs(out_dir: Path, config: SampleConfig, scenario: Scenario, frame:
     for kind, paths in _input_files(config, scenario, frame).items():
         for path in paths:
             target = out_dir / INPUTS_DIR / kind / path.name
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
                 shutil.copyfile(path, target)
+            except OSError as exc:
+                target.unlink(missing_ok=True)
+                if not disk_full(exc):
+                    raise
+                raise UserError(f"cannot copy {path.name} into {target.parent}: {exc.strerror} (disk full or file-size "
+                                "limit); no samples were drawn yet; free some space and run the command again") from None
 
 
 def with_stored_inputs(config: SampleConfig, out_dir: Path) -> SampleConfig:

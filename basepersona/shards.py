@@ -122,13 +122,14 @@ def _write_merged(runs, out_dir: Path, partial: bool) -> MergeSummary:
     manifest["settings"] = {**runs[0].settings, "shard": None}
     manifest["merged_from"] = [str(run.path) for run in runs]
     manifest["partial"] = partial
+    hint = f"the shards are untouched; free some space, remove {out_dir} and merge again"
     if samples or not choices:
-        with JsonlAppender(out_dir / SAMPLES) as appender:
+        with JsonlAppender(out_dir / SAMPLES, hint) as appender:
             appender.write(samples)
     if choices:
-        with JsonlAppender(out_dir / CHOICES) as appender:
+        with JsonlAppender(out_dir / CHOICES, hint) as appender:
             appender.write(choices)
-    _merge_labels(runs, out_dir)
+    _merge_labels(runs, out_dir, hint)
     write_manifest(out_dir, manifest)  # last: a merge cut short leaves no manifest, so it is never taken for a run
     return MergeSummary(len(samples), len(choices))
 
@@ -141,10 +142,10 @@ def _records(runs, read, what: str) -> list[dict]:
     return records
 
 
-def _merge_labels(runs, out_dir: Path) -> None:
+def _merge_labels(runs, out_dir: Path, hint: str) -> None:
     """Carry label files along when every shard has them for the same judge."""
     judges = set.intersection(*(set(run.judges()) for run in runs))
     for judge in sorted(judges):
-        with JsonlAppender(out_dir / LABELS_DIR / f"{judge}.jsonl") as appender:
+        with JsonlAppender(out_dir / LABELS_DIR / f"{judge}.jsonl", hint) as appender:
             for run in runs:
                 appender.write(run.labels(judge).values())

@@ -122,6 +122,11 @@ def _truncate_torn_tail(path: Path) -> None:
 _DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
+def disk_full(exc: OSError) -> bool:
+    """A write that failed for want of space or under a file-size limit (not the user's input)."""
+    return exc.errno in _DISK_FULL
+
+
 def _json_line(record: dict[str, Any]) -> str:
     line = json.dumps(record, ensure_ascii=False)
     try:
@@ -137,7 +142,8 @@ class JsonlAppender:
     A full disk or a file-size limit (ENOSPC, EFBIG, EDQUOT) becomes one UserError saying how many
     records are safely in the file and how to continue; a half-written line is cut on resume."""
 
-    def __init__(self, path: Path, resume_hint: str = "free some space and run the same command with --resume"):
+    def __init__(self, path: Path, resume_hint: str = "free some space and run the same command again (it continues "
+                 "where it stopped)"):
         path.parent.mkdir(parents=True, exist_ok=True)
         _truncate_torn_tail(path)
         self.path = path
@@ -152,7 +158,7 @@ class JsonlAppender:
             self._handle.flush()
             os.fsync(self._handle.fileno())
         except OSError as exc:
-            if exc.errno not in _DISK_FULL:
+            if not disk_full(exc):
                 raise
             self._abandon()
             raise UserError(f"cannot write {self.path}: {exc.strerror} (disk full or file-size limit); "
@@ -258,7 +264,7 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     try:
         tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as exc:
-        if exc.errno not in _DISK_FULL:
+        if not disk_full(exc):
             raise
         tmp.unlink(missing_ok=True)
         raise UserError(f"cannot write {run_dir / MANIFEST}: {exc.strerror} (disk full or file-size limit); "
