@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import platform
-import shutil
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from . import __version__
 from .backends import Backend, SampleRequest, SamplingParams, load_backend
@@ -23,11 +21,12 @@ from .frames import Frame, FrameLibrary, RenderedPrompt, cut_turn
 from .queries import Query, QuerySet, load_queries
 from .scenario import Condition, Scenario, check_override_keys, load_scenario
 from .shards import parse_shard
+from .run_folder import (check_out_dir, check_requested_engine, check_resumed_engine, record_run, setting_up,
+                         template_files, with_stored_inputs)
+from .run_lock import RunLock
+from .store import SAMPLES, JsonlAppender, read_jsonl, sample_id, settings_difference
 from .synthetic import DocumentSelection
 from .synthetic import select as select_documents
-from .run_lock import LOCK_FILE, RunBusy, RunLock, lock_run
-from .store import (MANIFEST, SAMPLES, JsonlAppender, disk_full, engine_settings, foreign_records, read_jsonl, read_manifest,
-                    sample_id, settings_difference, write_manifest)
 
 ACCEPT_TAG = "<request_fully_accepted/>"
 REJECT_TAG = "<rejected/>"
@@ -122,60 +121,11 @@ def _load_inputs(config: SampleConfig) -> tuple[Scenario, Frame, QuerySet, list[
     scenario = load_scenario(config.scenario, variants=config.variants, overrides=config.overrides)
     frame = FrameLibrary(config.frames_dirs).get(config.frame)
     if config.overrides:
-        check_override_keys(config.overrides, _template_files(config, scenario, frame))
+        check_override_keys(config.overrides, template_files(config, scenario, frame))
     query_set = load_queries(config.queries).select(config.query_ids, config.limit)
     names = config.conditions or tuple(scenario.conditions)
     conditions = [scenario.condition(name) for name in names]
     return scenario, frame, query_set, conditions
-
-
-def _input_files(config: SampleConfig, scenario: Scenario, frame: Frame) -> dict[str, list[Path]]:
-    """The files whose templates render this run's prompts, by kind."""
-    from .variants import load_variant
-
-    return {"frame": [frame.path], "scenario": [scenario.path] if scenario.path else [],
-            "variants": [load_variant(spec).path for spec in config.variants]}
-
-
-def _template_files(config: SampleConfig, scenario: Scenario, frame: Frame) -> list[str]:
-    files = [path for paths in _input_files(config, scenario, frame).values() for path in paths]
-    return [path.read_text(encoding="utf-8", errors="replace") for path in files]
-
-
-INPUTS_DIR = "inputs"  # the run's own copies of its frame, scenario and variant files
-
-
-def store_inputs(out_dir: Path, config: SampleConfig, scenario: Scenario, frame: Frame) -> None:
-    """Copy the input files into the run, so that it can be shared or resumed without them."""
-    for kind, paths in _input_files(config, scenario, frame).items():
-        for path in paths:
-            target = out_dir / INPUTS_DIR / kind / path.name
-            if target.exists():
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                shutil.copyfile(path, target)
-            except OSError as exc:
-                target.unlink(missing_ok=True)
-                if not disk_full(exc):
-                    raise
-                raise UserError(f"cannot copy {path.name} into {target.parent}: {exc.strerror} (disk full or file-size "
-                                "limit); no samples were drawn yet; free some space and run the command again") from None
-
-
-def with_stored_inputs(config: SampleConfig, out_dir: Path) -> SampleConfig:
-    """On resume, the run's stored copies stand in for frame, scenario and variants of the same name
-    (the settings check still compares their hashes with the run's)."""
-    folder = Path(out_dir) / INPUTS_DIR
-
-    def stored(kind: str, spec: str) -> str:
-        copy = folder / kind / f"{Path(spec).stem}.toml"
-        return str(copy) if copy.is_file() else spec
-
-    frame = stored("frame", config.frame)
-    return replace(config, frame=frame, scenario=stored("scenario", config.scenario),
-                   variants=tuple(stored("variants", spec) for spec in config.variants),
-                   frames_dirs=() if frame != config.frame else config.frames_dirs)
 
 
 def check_distinct_prompts(jobs: Sequence["PromptJob"], frame: Frame) -> None:
@@ -219,85 +169,6 @@ def _documents(config: SampleConfig) -> DocumentSelection:
     return select_documents(config.synthetic_docs, config.synthetic_seed)
 
 
-def _check_out_dir(out_dir: Path, resume: bool, stage: str = "sample", command: str = "",
-                   announce: Callable[[str], None] = print) -> tuple[dict[str, Any] | None, RunLock]:
-    """(existing manifest when resuming, the run's lock); refuses to overwrite a run, to adopt records
-    it did not make, to share the run with a second writer, or to write where it cannot."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out {out_dir} is a file; give a directory for the run")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        lock = lock_run(out_dir, stage, command=command, announce=announce)
-    except RunBusy:
-        raise
-    except OSError as exc:
-        raise UserError(f"cannot write to --out {out_dir}: {exc.strerror or exc}; choose a writable directory") from None
-    try:
-        manifest_path = out_dir / MANIFEST
-        if manifest_path.exists() and not resume:
-            raise UserError(f"{out_dir} already holds a run; pass --resume to complete it or choose another --out")
-        if resume and not manifest_path.exists():
-            raise UserError(f"nothing to resume: {out_dir} holds no run (drop --resume to start one)")
-        if not manifest_path.exists():
-            foreign = foreign_records(out_dir)
-            if foreign:
-                raise UserError(f"{out_dir} holds {', '.join(foreign)} but no {MANIFEST}, so nobody knows how those "
-                                "records were made; choose an empty --out (or move them away) instead of adopting them")
-            return None, lock
-        return read_manifest(out_dir), lock
-    except BaseException:
-        lock.release()
-        raise
-
-
-@contextmanager
-def setting_up(out_dir: Path, existing: dict[str, Any] | None, lock: RunLock) -> Iterator[None]:
-    """When setting up a run fails, release its lock and remove a folder this command made for nothing."""
-    try:
-        yield
-    except BaseException:
-        lock.release()
-        if existing is None:
-            remove_if_unused(out_dir)
-        raise
-
-
-def record_run(out_dir: Path, new_manifest: dict[str, Any] | None, config: SampleConfig, scenario: Scenario,
-               frame: Frame) -> None:
-    """Write a new run's manifest, and keep copies of the input files in every run."""
-    if new_manifest is not None:
-        write_manifest(out_dir, new_manifest)
-    store_inputs(out_dir, config, scenario, frame)
-
-
-def remove_if_unused(out_dir: Path) -> None:
-    """Remove a run folder this command created when setting up failed before it held anything."""
-    try:
-        if {entry.name for entry in out_dir.iterdir()} <= {LOCK_FILE}:
-            (out_dir / LOCK_FILE).unlink(missing_ok=True)
-            out_dir.rmdir()
-    except OSError:
-        pass  # not ours to clean up, or already gone
-
-
-def engine_difference(existing: dict[str, Any], manifest: dict[str, Any]) -> str | None:
-    """The first engine setting (dtype, device class, engine version, ...) that differs, else None."""
-    return settings_difference({"engine": engine_settings(existing)}, {"engine": engine_settings(manifest)})
-
-
-def _check_requested_engine(existing: dict[str, Any], options: dict[str, Any], out_dir: Path) -> None:
-    """Refuse an explicit --dtype/--device that contradicts the run before the model loads (the full
-    engine comparison follows once it has)."""
-    recorded = existing.get("model_info") if isinstance(existing.get("model_info"), dict) else {}
-    for key in ("dtype", "device"):
-        asked, had = options.get(key), recorded.get(key)
-        if not isinstance(asked, str) or asked == "auto" or not isinstance(had, str):
-            continue
-        if asked.split(":")[0] != had.split(":")[0]:
-            raise UserError(f"--resume refused: the run in {out_dir} was sampled with {key} {had}, not {asked}; "
-                            f"samples from two {key}s would be mixed. Resume with --{key} {had} or start a new --out")
-
-
 def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = False,
                 backend: Backend | None = None, announce: Callable[[str], None] = print,
                 command: str = "") -> PreparedRun:
@@ -315,7 +186,7 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
 
     if frame.kind != "chat" and query_set.queries:
         render(query_set.queries[0], conditions[0], None)  # template and form errors before the model loads
-    existing, lock = _check_out_dir(out_dir, resume, "sample", command, announce)
+    existing, lock = check_out_dir(out_dir, resume, "sample", command, announce)
     with setting_up(out_dir, existing, lock):
         done = _done_indices(out_dir)  # a bad line stops here, before minutes of model loading
         backend, manifest = resolve_engine(config, settings, existing, out_dir, backend, announce, command)
@@ -345,12 +216,12 @@ def resolve_engine(config: SampleConfig, settings: dict[str, Any], existing: dic
         if difference:
             raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}; "
                             "use the original settings or a new --out")
-        _check_requested_engine(existing, config.backend_options, out_dir)
+        check_requested_engine(existing, config.backend_options, out_dir)
     backend = backend or load_checked_backend(config, announce)
     settings["model_revision"] = backend.info.revision
     manifest = _manifest(settings, backend, command)
     if existing is not None:
-        _check_resumed_engine(existing, manifest, out_dir)
+        check_resumed_engine(existing, manifest, out_dir)
     return backend, manifest
 
 
@@ -359,16 +230,6 @@ def load_checked_backend(config: SampleConfig, announce: Callable[[str], None]) 
     if config.backend == "transformers":
         check_device(config.backend_options.get("device", "auto"))
     return load_backend(config.model, config.backend, announce=announce, **config.backend_options)
-
-
-def _check_resumed_engine(existing: dict[str, Any], manifest: dict[str, Any], out_dir: Path) -> None:
-    if existing["settings"].get("model_revision") != manifest["settings"]["model_revision"]:
-        raise UserError(f"--resume refused: the model's weights changed (run has {existing['settings'].get('model_revision')}, "
-                        f"now {manifest['settings']['model_revision']})")
-    difference = engine_difference(existing, manifest)
-    if difference:
-        raise UserError(f"--resume refused: {difference} differs from the run in {out_dir}, so new samples would "
-                        "come from another sampler; resume with the original engine settings or start a new --out")
 
 
 def _done_indices(out_dir: Path) -> set[str]:
@@ -415,7 +276,8 @@ def _append_samples(run: PreparedRun, pending: list[PromptJob], provenance: dict
     requests = [SampleRequest(prompt=job.prompt.text, seeds=tuple(config.seed + i for i in job.missing),
                               stop=job.prompt.stop_strings, rng_key=job.query.id) for job in pending]
     new = tokens = 0
-    with JsonlAppender(run.out_dir / SAMPLES, _resume_hint(run)) as appender:
+    live = _LiveTokens(run.backend, on_progress)
+    with JsonlAppender(run.out_dir / SAMPLES, _resume_hint(run)) as appender, live:
         for completions in run.backend.sample(requests, config.sampling):
             records = []
             for completion in completions:
@@ -446,8 +308,36 @@ def _append_samples(run: PreparedRun, pending: list[PromptJob], provenance: dict
             batch_tokens = sum(c.new_tokens for c in completions)
             tokens += batch_tokens
             if on_progress:
-                on_progress(len(records), batch_tokens)
+                on_progress(len(records), live.batch_done(batch_tokens))
     return new, tokens
+
+
+class _LiveTokens:
+    """Tokens reported while a batch decodes, by a backend that has an ``on_decode_step`` hook (called
+    with the tokens each step made), so the bar's tokens/s moves before the batch's samples are done."""
+
+    def __init__(self, backend: Backend, on_progress: ProgressCallback | None):
+        self.backend, self.on_progress, self.reported = backend, on_progress, 0
+        self.hooked = on_progress is not None and hasattr(backend, "on_decode_step")
+
+    def step(self, tokens: int) -> None:
+        self.reported += tokens
+        assert self.on_progress is not None
+        self.on_progress(0, tokens)
+
+    def batch_done(self, batch_tokens: int) -> int:
+        """Tokens of the finished batch not yet reported live."""
+        unreported, self.reported = max(batch_tokens - self.reported, 0), 0
+        return unreported
+
+    def __enter__(self) -> "_LiveTokens":
+        if self.hooked:
+            self.backend.on_decode_step = self.step  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.hooked:
+            self.backend.on_decode_step = None  # type: ignore[attr-defined]
 
 
 def _resume_hint(run: PreparedRun) -> str:

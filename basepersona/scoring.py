@@ -17,8 +17,8 @@ from .backends import Backend
 from .backends.checks import check_context
 from .backends.forced_choice import continuation_logprobs, two_way_probability
 from .errors import UserError
-from .sample import (ACCEPT_TAG, REJECT_TAG, SampleConfig, _base_settings, _check_out_dir, _load_inputs, _prompt_hash,
-                     record_run, resolve_engine, setting_up, with_stored_inputs)
+from .run_folder import check_out_dir, record_run, setting_up, with_stored_inputs
+from .sample import ACCEPT_TAG, REJECT_TAG, SampleConfig, _base_settings, _load_inputs, _prompt_hash, resolve_engine
 from .shards import CHOICES, parse_shard
 from .store import JsonlAppender, read_jsonl
 
@@ -110,7 +110,7 @@ def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Seq
     settings = {key: value for key, value in _base_settings(config, scenario, frame, query_set, conditions).items()
                 if key not in _SAMPLING_ONLY}
     settings.update(stage="score", continuations=list(continuations))
-    existing, lock = _check_out_dir(out_dir, resume, "score", command, announce)
+    existing, lock = check_out_dir(out_dir, resume, "score", command, announce)
     with setting_up(out_dir, existing, lock):
         backend, manifest = resolve_engine(config, settings, existing, out_dir, backend, announce, command)
         began = time.perf_counter()

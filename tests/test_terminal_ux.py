@@ -84,3 +84,28 @@ def test_screen_states_its_machine_defaults_and_shows_progress(tiny_base_dir, tm
     assert "Small CPU defaults" in result.stdout and "--max-new-tokens 512" in result.stdout
     assert "screening" in result.stdout and "2/2" in result.stdout  # 1 frame x 2 conditions x 1 query x 1 sample
     assert json.loads((tmp_path / "s.json").read_text())[0]["samples"] == 2
+
+
+class StepReportingBackend:
+    """Stand-in for a backend with the on_decode_step hook (the transformers backend does not have it
+    yet): wraps the tiny model's backend and reports each sample's tokens as one decode step."""
+
+    def __init__(self, inner):
+        self.inner, self.info, self.on_decode_step = inner, inner.info, None
+        self.chat_prompt, self.count_tokens = inner.chat_prompt, inner.count_tokens
+
+    def sample(self, requests, params):
+        for batch in self.inner.sample(requests, params):
+            for completion in batch:
+                self.on_decode_step(completion.new_tokens)
+            yield batch
+
+
+def test_live_decode_steps_reach_the_progress_once_with_a_stand_in_backend(tiny_base_dir, tiny_backend, tmp_path):
+    calls = []
+    config = SampleConfig(model=str(tiny_base_dir), limit=1, n=2, sampling=SamplingParams(max_new_tokens=3))
+    summary = run_sampling(config, tmp_path / "run", backend=StepReportingBackend(tiny_backend),
+                           on_progress=lambda samples, tokens: calls.append((samples, tokens)))
+    assert any(samples == 0 and tokens > 0 for samples, tokens in calls)  # tokens before their batch ended
+    assert sum(tokens for _, tokens in calls) == summary.new_tokens  # and none counted twice
+    assert sum(samples for samples, _ in calls) == summary.new == 4
