@@ -12,7 +12,7 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from .errors import UserError
 from .run_lock import LOCK_FILE, RunBusy, RunLock, lock_run
@@ -24,16 +24,16 @@ if TYPE_CHECKING:
     from .scenario import Scenario
 
 
-def input_files(config: SampleConfig, scenario: Scenario, frame: Frame) -> dict[str, list[Path]]:
+def input_files(variants: Sequence[str], scenario: Scenario, frame: Frame) -> dict[str, list[Path]]:
     """The files whose templates render this run's prompts, by kind."""
     from .variants import load_variant
 
     return {"frame": [frame.path], "scenario": [scenario.path] if scenario.path else [],
-            "variants": [load_variant(spec).path for spec in config.variants]}
+            "variants": [load_variant(spec).path for spec in variants]}
 
 
-def template_files(config: SampleConfig, scenario: Scenario, frame: Frame) -> list[str]:
-    files = [path for paths in input_files(config, scenario, frame).values() for path in paths]
+def template_files(variants: Sequence[str], scenario: Scenario, frame: Frame) -> list[str]:
+    files = [path for paths in input_files(variants, scenario, frame).values() for path in paths]
     return [path.read_text(encoding="utf-8", errors="replace") for path in files]
 
 
@@ -42,7 +42,7 @@ INPUTS_DIR = "inputs"  # the run's own copies of its frame, scenario and variant
 
 def store_inputs(out_dir: Path, config: SampleConfig, scenario: Scenario, frame: Frame) -> None:
     """Copy the input files into the run, so that it can be shared or resumed without them."""
-    for kind, paths in input_files(config, scenario, frame).items():
+    for kind, paths in input_files(config.variants, scenario, frame).items():
         for path in paths:
             target = out_dir / INPUTS_DIR / kind / path.name
             if target.exists():

@@ -121,7 +121,7 @@ def _load_inputs(config: SampleConfig) -> tuple[Scenario, Frame, QuerySet, list[
     scenario = load_scenario(config.scenario, variants=config.variants, overrides=config.overrides)
     frame = FrameLibrary(config.frames_dirs).get(config.frame)
     if config.overrides:
-        check_override_keys(config.overrides, template_files(config, scenario, frame))
+        check_override_keys(config.overrides, template_files(config.variants, scenario, frame))
     query_set = load_queries(config.queries).select(config.query_ids, config.limit)
     names = config.conditions or tuple(scenario.conditions)
     conditions = [scenario.condition(name) for name in names]

@@ -192,3 +192,8 @@ def test_scoring_refuses_an_empty_continuation(tiny_base_dir, tmp_path):
     result = cli("score", "--model", str(tiny_base_dir), "-o", "device=cpu", "--limit", "1", "--accept", " ",
                  "--out", str(tmp_path / "r"))
     assert_one_line_error(result, "must be non-empty text")
+
+
+def test_frames_render_refuses_a_set_key_nothing_reads():
+    assert_one_line_error(cli("frames", "render", "chatlog", "--set", "lab_nme=X"), "did you mean 'lab'")
+    assert cli("frames", "render", "chatlog", "--set", "lab=OtherLab").returncode == 0

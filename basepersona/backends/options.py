@@ -106,7 +106,7 @@ def check_options(backend: str, options: Mapping[str, Any], accepted: Iterable[s
         else:
             raise UserError(f"the {backend} backend has no option {key!r}"
                             f"{' (or cannot use its value ' + repr(value) + ')' if key in GENERIC_DEFAULTS else ''}; "
-                            f"its options: {', '.join(sorted(accepted))}")
+                            f"its options: {', '.join(sorted(accepted - set(_INTERNAL)))}")
     return kept
 
 

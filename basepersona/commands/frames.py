@@ -89,8 +89,13 @@ def render(name, condition, query_id, queries, scenario, scenario_form, variants
     """Print the exact prompt a model would continue."""
     from .sample import _parse_sets
 
+    from ..run_folder import template_files
+    from ..scenario import check_override_keys
+
     frame = FrameLibrary(frames_dirs).get(name)
-    loaded_scenario = load_scenario(scenario, variants=variants, overrides=_parse_sets(sets))
+    overrides = _parse_sets(sets)
+    loaded_scenario = load_scenario(scenario, variants=variants, overrides=overrides)
+    check_override_keys(overrides, template_files(variants, loaded_scenario, frame))
     documents = select_documents(synthetic_docs, synthetic_seed).texts(loaded_scenario)
     query = load_queries(queries).select([query_id]).queries[0]
     formatter = None
