@@ -21,6 +21,7 @@ _KEY_SHAPES = re.compile(
     r"|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,})")
 _BEARER = re.compile(r"(?i)\b(bearer|api[_-]?key)(\s*[:=]\s*|\s+)[A-Za-z0-9._~+/\-]{8,}=*")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/@\s]+@")  # http://user:password@host
 
 
 def register_secret(value: str | None) -> None:
@@ -48,10 +49,11 @@ def is_env_name(value: str) -> bool:
 
 
 def redact(text: str) -> str:
-    """``text`` with registered secrets, key-shaped tokens and bearer values replaced."""
+    """``text`` with registered secrets, key-shaped tokens, bearer values and passwords in URLs replaced."""
     for secret in sorted(_registered, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     text = _KEY_SHAPES.sub(REDACTED, text)
+    text = _URL_USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text)
     return _BEARER.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
 
 

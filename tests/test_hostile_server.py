@@ -186,3 +186,47 @@ def test_bad_generic_options_are_one_line(option, message, tmp_path):
     result = subprocess.run([sys.executable, "-m", "basepersona", "sample", "-o", option, "--out", str(tmp_path / "r")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_redirect_is_not_followed_with_the_key(serve, monkeypatch):
+    seen = []
+    elsewhere = serve(models=lambda h: (seen.append(h.headers.get("Authorization")), send_json(h, {"data": []}))[1])
+
+    def redirect(handler):
+        handler.send_response(307)
+        handler.send_header("Location", elsewhere.base_url + "/models")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    server = serve(models=redirect)
+    monkeypatch.setenv("BP_TEST_KEY", FAKE_KEY)
+    with pytest.raises(UserError, match="redirects are not followed") as caught:
+        OpenAIBackend("m", base_url=server.base_url, api_key_env="BP_TEST_KEY", announce=lambda m: None)
+    assert seen == [] and FAKE_KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize("body, message", [(b"[" * 100_000 + b"]" * 100_000, "nests too deeply"),
+                                           (json.dumps(completion("x" * 5000)).encode(), "larger than 4,096 bytes")])
+def test_replies_too_deep_or_too_large_are_faults_not_crashes(serve, monkeypatch, body, message):
+    from basepersona.backends import http_retry
+
+    monkeypatch.setattr(http_retry, "MAX_REPLY_BYTES", 4096 if message.startswith("larger") else 1 << 20)
+
+    def reply(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    server = serve(completions=reply)
+    backend = OpenAIBackend("m", base_url=server.base_url, max_retries=1, backoff=0.01, announce=lambda m: None)
+    with pytest.raises(UserError, match=message):
+        _sample_once(backend)
+
+
+def test_a_password_in_the_server_address_is_refused_and_not_repeated(serve):
+    with_password = serve().base_url.replace("http://", "http://bob:hunter2@")
+    with pytest.raises(UserError, match="user name or password") as caught:
+        OpenAIBackend("m", base_url=with_password, announce=lambda m: None)
+    assert "hunter2" not in str(caught.value)
+    assert "hunter2" not in recorded_command(["-o", f"base_url={with_password}"])

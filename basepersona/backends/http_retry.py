@@ -63,7 +63,7 @@ def _retry_after(error: urllib.error.HTTPError) -> float | None:
 
 def _server_message(error: urllib.error.HTTPError) -> str:
     try:
-        body = error.read().decode("utf-8", "replace")
+        body = error.read(1 << 16).decode("utf-8", "replace")  # an error page, not a reply: the start is enough
     except OSError:
         return ""
     try:
@@ -121,7 +121,7 @@ class _Deadline:
             def https_open(self, req):
                 return self.do_open(tracked(http.client.HTTPSConnection), req, context=self._context)
 
-        return urllib.request.build_opener(Http, Https)
+        return urllib.request.build_opener(Http, Https, _NoRedirect)
 
     def __enter__(self) -> "_Deadline":
         self._timer.start()
@@ -129,6 +129,18 @@ class _Deadline:
 
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a redirect with the Authorization header, handing the key to whatever host
+    the server names; a redirect instead ends as its HTTP status (see call_json)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+REDIRECTS = {301, 302, 303, 307, 308}
+MAX_REPLY_BYTES = 64 << 20  # far above any completion reply; a server sending more is broken or hostile
 
 
 def _shut(sock: socket.socket) -> None:
@@ -143,14 +155,19 @@ def _fetch(request: urllib.request.Request, timeout: float) -> Any:
     with _Deadline(timeout) as deadline:
         try:
             with deadline.opener().open(request, timeout=timeout) as response:
-                body = response.read()
+                body = response.read(MAX_REPLY_BYTES + 1)
         except (http.client.HTTPException, OSError):
             if deadline.expired:
                 raise TimeoutError(f"no complete reply within {timeout:g} s") from None
             raise
         if deadline.expired:
             raise TimeoutError(f"no complete reply within {timeout:g} s")
-    return json.loads(body)
+    if len(body) > MAX_REPLY_BYTES:
+        raise BadReply(f"the reply is larger than {MAX_REPLY_BYTES:,} bytes")
+    try:
+        return json.loads(body)
+    except RecursionError:  # JSON nested thousands deep
+        raise BadReply("the reply nests too deeply to be a completion") from None
 
 
 def call_json(url: str, body: Mapping[str, Any] | None, headers: Mapping[str, str], policy: RetryPolicy,
@@ -168,6 +185,11 @@ def call_json(url: str, body: Mapping[str, Any] | None, headers: Mapping[str, st
             return reply
         except urllib.error.HTTPError as error:
             message = redact(_server_message(error))
+            if error.code in REDIRECTS:
+                where = redact(str(error.headers.get("Location", "elsewhere"))) if error.headers else "elsewhere"
+                raise HttpStatusError(redact(f"{url} redirects to {where} (HTTP {error.code}); redirects are not "
+                                             "followed, since they would carry the API key along: set base_url "
+                                             "to the final address"), error.code) from None
             if error.code not in RETRY_STATUS:
                 hint = " (check the API key's environment variable)" if error.code in (401, 403) else ""
                 raise HttpStatusError(redact(f"{url} refused the request: HTTP {error.code} {message}{hint}"), error.code) from None

@@ -25,7 +25,7 @@ from ..errors import UserError
 from ..redaction import is_env_name, redact, register_secret
 from .base import Completion, ModelInfo, SampleRequest, SamplingParams
 from .echo_alignment import score_echo
-from .http_retry import BadReply, HttpStatusError, RetryPolicy, bounded_map, call_json
+from .http_retry import REDIRECTS, BadReply, HttpStatusError, RetryPolicy, bounded_map, call_json
 from .options import check_options, option_flag, option_number
 from .seeds import seed_runs
 
@@ -112,6 +112,9 @@ class OpenAIBackend:
         if not re.match(r"https?://[^/\s]+", self.base_url):
             raise UserError(f"option base_url must be an http:// or https:// address such as "
                             f"http://127.0.0.1:8000/v1, not {redact(str(self.base_url))!r}")
+        if "@" in self.base_url.split("/")[2]:
+            raise UserError(f"option base_url holds a user name or password ({redact(self.base_url)}), which would "
+                            "be recorded with the run; give the key through api_key_env instead")
         key = os.environ.get(api_key_env, "")
         register_secret(key)  # a server may echo it (a 401 body quoting the header); messages redact it
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -281,7 +284,7 @@ class OpenAIBackend:
         try:
             reply = call_json(self.base_url + "/models", None, self._headers, self.policy)
         except HttpStatusError as error:
-            if error.status in (401, 403):
+            if error.status in (401, 403) or error.status in REDIRECTS:
                 raise
             return None
         entries = reply.get("data") if isinstance(reply, dict) else None  # some servers send null or a bare list
