@@ -90,6 +90,7 @@ _ENV = _BoundedSandbox(
 )
 _ENV.filters = {name: _bounded_filter(function) for name, function in _ENV.filters.items()}
 del _ENV.globals["namespace"]  # a mutable accumulator: with loops it could double a string 100,000 times
+del _ENV.globals["lipsum"]  # lipsum(10**6) builds half a gigabyte of filler text
 
 
 class _RenderTimeout(Exception):

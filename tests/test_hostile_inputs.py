@@ -48,6 +48,8 @@ BOMBS = {
     "nested loops": "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}",
     "format width": "{{ '%0999999999d' % 1 }}",
     "accumulator": "{% set ns = namespace(s='a') %}{% for i in range(99) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+    "filler text": "{{ lipsum(10**6) }}",
+    "replace blow-up": "{{ ('a' * 999999) | replace('a', 'a' * 999999) }}",
     "division by zero": "{{ 1 / 0 }}",
     "text plus number": "{{ query + 1 }}",
 }
