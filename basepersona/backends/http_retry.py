@@ -150,12 +150,23 @@ def _shut(sock: socket.socket) -> None:
         pass  # already closed
 
 
+def _read_body(response: http.client.HTTPResponse) -> bytes:
+    """The whole body, or BadReply past MAX_REPLY_BYTES. With a Content-Length it is checked first and
+    read whole, so a reply cut short still raises IncompleteRead (and is retried)."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit():
+        if int(length) > MAX_REPLY_BYTES:
+            raise BadReply(f"the reply is larger than {MAX_REPLY_BYTES:,} bytes")
+        return response.read()
+    return response.read(MAX_REPLY_BYTES + 1)
+
+
 def _fetch(request: urllib.request.Request, timeout: float) -> Any:
     """The parsed JSON reply, read completely within ``timeout`` seconds."""
     with _Deadline(timeout) as deadline:
         try:
             with deadline.opener().open(request, timeout=timeout) as response:
-                body = response.read(MAX_REPLY_BYTES + 1)
+                body = _read_body(response)
         except (http.client.HTTPException, OSError):
             if deadline.expired:
                 raise TimeoutError(f"no complete reply within {timeout:g} s") from None
