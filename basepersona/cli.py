@@ -7,6 +7,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
 from .errors import UserError
@@ -24,6 +25,7 @@ _STAGE_COMMANDS = [
     "basepersona.commands.stats:study",
     "basepersona.commands.import_inspect:import_inspect",
     "basepersona.commands.label:label",
+    "basepersona.commands.doctor:doctor",
 ]
 
 err_console = Console(stderr=True)
@@ -50,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = cli.main(args=argv, prog_name="basepersona", standalone_mode=False)
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # the message is text, not markup: "[...]" in a path or a value must print as written
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except click.exceptions.Abort:
         err_console.print("[yellow]aborted[/]")

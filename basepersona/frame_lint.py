@@ -4,7 +4,8 @@
   references, an email draft...) or inside a prefill;
 * every render carries its condition's cue and the query, and the frame's default prefill exists;
 * text that varies per prompt comes after the system prompt (so prompts share a cached prefix);
-* the compact form fits a 1024-token context for every variant and a long variant combination.
+* the compact form fits a 1024-token context for every variant and a long variant combination;
+* the frame's own story is neutral (never says the transcript was logged, monitored or trained on).
 
 Identical problems are reported once, with how many renders showed them.
 """
@@ -118,6 +119,25 @@ def _field_named(message: str) -> str:
     return match.group(1) if match else "template"
 
 
+# The frame's own words may not say the transcript was watched or trained on: that is the condition
+# cue's job, and a story saying so for every condition contradicts the unmonitored one.
+_NOT_NEUTRAL = re.compile(
+    r"\b(?:logged|monitored|monitoring|rated\s+by|(?:used|use)\s+(?:for|in)\s+(?:rlhf\s+)?training|used\s+to\s+train"
+    r"|rlhf|part\s+of\s+(?:the\s+)?training|training\s+data|reviewed\s+by\s+contractors)\b", re.IGNORECASE)
+_TEMPLATE_CODE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+
+
+def _check_neutral_story(frame: Frame, problems: _Problems) -> None:
+    for template in (frame.template, frame.system, frame.user):
+        if template is None:
+            continue
+        match = _NOT_NEUTRAL.search(_TEMPLATE_CODE.sub(" ", template.source))
+        if match:
+            problems.add("error", template.field, f"the frame's story says {match.group(0)!r}: a story must be "
+                                                  "neutral about where the transcript came from (leaked, exported, "
+                                                  "shared); whether it is monitored or trained on is the cue's job")
+
+
 def lint_frame(frame: Frame, scenarios: Sequence[Scenario], queries: Sequence[str],
                count_tokens: TokenCounter | None = None) -> list[LintProblem]:
     """Check ``frame`` across ``scenarios`` (the plain one first) and ``queries``.
@@ -126,6 +146,7 @@ def lint_frame(frame: Frame, scenarios: Sequence[Scenario], queries: Sequence[st
     """
     problems = _Problems(frame)
     _check_markers(frame, problems)
+    _check_neutral_story(frame, problems)
     formatter = _fake_chat if frame.kind == "chat" else None
     longest = max(queries, key=len)
     for scenario in scenarios:

@@ -91,7 +91,7 @@ class Frame:
             "lab": scenario.lab,
             "ai_name": scenario.ai_name,
             "condition": condition.as_context(),
-            "variant": dict(scenario.variant),
+            "variant": scenario.variant_context(),
             "system_prompt": scenario.system_prompt(condition, form),
             "user_input": scenario.user_input(condition, query),
             "query": query,
@@ -183,6 +183,9 @@ def load_frame_file(path: Path) -> Frame:
         # the library finds frames by file name, so a different 'name' would label runs with a name nobody can load
         raise UserError(f"{path}: field 'name' is {raw['name']!r} but frames are named by their file "
                         f"({path.stem!r}); drop the field or rename the file to {raw['name']}.toml")
+    for key in ("description", "turn_start", "kind", "name"):
+        if key in raw and not isinstance(raw[key], str):
+            raise UserError(f"{path}: field {key!r} must be text (a TOML string), not {type(raw[key]).__name__}")
     kind = raw.get("kind", "document")
     if kind not in KINDS:
         raise UserError(f"{path}: field 'kind' must be one of {', '.join(KINDS)}, not {kind!r}")
@@ -254,3 +257,13 @@ class FrameLibrary:
     def all(self) -> list[Frame]:
         """Every visible frame, loaded."""
         return [self.get(name) for name in self.names()]
+
+    def load_each(self, names: Sequence[str] = ()) -> tuple[list[Frame], list[tuple[str, str]]]:
+        """(frames that load, (name, error) of each that does not): one broken file hides no other."""
+        frames, broken = [], []
+        for name in names or self.names():
+            try:
+                frames.append(self.get(name))
+            except UserError as exc:
+                broken.append((name, str(exc)))
+        return frames, broken

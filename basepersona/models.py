@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
@@ -169,10 +170,54 @@ def resolve_model(spec: str | None, announce: Callable[[str], None] = print) -> 
     if path.is_dir():
         if not (path / "config.json").exists():
             raise UserError(f"{path} has no config.json; point --model at a transformers model directory, a .gguf file or a hub id")
+        check_model_dir(path)
         return ResolvedModel(spec, str(path), _directory_fingerprint(path))
     if spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").replace("/", "", 1):
         raise UserError(f"model path {spec} does not exist")
     return ResolvedModel(spec, spec, None)
+
+
+# files that hold a tokenizer's vocabulary (fast, sentencepiece, BPE, WordPiece)
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.json",
+                   "vocab.txt", "tekken.json")
+
+
+def check_model_dir(path: Path) -> None:
+    """A local model folder must hold a tokenizer and whole safetensors files: without a vocabulary,
+    transformers can fall back to one that maps every prompt to a single token (empty samples, exit 0);
+    a cut-off weights file fails deep inside the loader."""
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise UserError(f"{path} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])} or vocab.json); copy them "
+                        "from the model it was saved from (tokenizer.save_pretrained)")
+    for weights in sorted(path.glob("*.safetensors")):
+        problem = safetensors_problem(weights)
+        if problem:
+            raise UserError(f"{weights} is damaged ({problem}); download or save the model again")
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why a safetensors file cannot be whole (truncated, garbage header), or None. Reads the header only."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            return f"{size} bytes, shorter than a header"
+        length = int.from_bytes(head, "little")
+        if length > min(size - 8, 100 << 20):
+            return "its header length is larger than the file: not safetensors, or cut off"
+        try:
+            header = json.loads(handle.read(length))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return "its header is not JSON"
+    if not isinstance(header, dict):
+        return "its header is not a JSON object"
+    ends = [entry["data_offsets"][1] for entry in header.values()
+            if isinstance(entry, dict) and isinstance(entry.get("data_offsets"), list) and len(entry["data_offsets"]) == 2]
+    if any(not isinstance(end, int) for end in ends):
+        return "its header has offsets that are not numbers"
+    if ends and 8 + length + max(ends) > size:
+        return f"cut off: the header needs {8 + length + max(ends):,} bytes, the file has {size:,}"
+    return None
 
 
 def _directory_fingerprint(path: Path) -> str:

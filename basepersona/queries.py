@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,9 +76,20 @@ def _to_query(row: dict[str, Any], number: int, where: str) -> Query:
                  category=str(category or ""))
 
 
+def _text(path: Path) -> str:
+    """The file's text; a BOM (Excel, Notepad) is dropped, bytes that are not UTF-8 are one error line."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise UserError(f"{path}: line {line} is not UTF-8 text; save the file as UTF-8") from None
+    except OSError as exc:
+        raise UserError(f"cannot read query file {path}: {exc.strerror or exc}") from None
+
+
 def _read_jsonl(path: Path) -> list[Query]:
     queries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -93,12 +105,14 @@ def _read_jsonl(path: Path) -> list[Query]:
 
 
 def _read_csv(path: Path) -> list[Query]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or not any(f.strip().lower() in TEXT_FIELDS for f in reader.fieldnames):
-            raise UserError(f"{path}: line 1 (header) needs a text column named one of {', '.join(TEXT_FIELDS)}")
+    reader = csv.DictReader(io.StringIO(_text(path), newline=""))
+    if not reader.fieldnames or not any(f.strip().lower() in TEXT_FIELDS for f in reader.fieldnames):
+        raise UserError(f"{path}: line 1 (header) needs a text column named one of {', '.join(TEXT_FIELDS)}")
+    try:
         # data rows start on line 2 (after the header)
         return [_to_query(row, number, str(path)) for number, row in enumerate(reader, start=2)]
+    except csv.Error as exc:
+        raise UserError(f"{path}: line {reader.line_num} is not valid CSV ({exc})") from None
 
 
 def load_queries(source: str | Path | None = None) -> QuerySet:
@@ -109,6 +123,8 @@ def load_queries(source: str | Path | None = None) -> QuerySet:
     path = Path(source)
     if not path.exists():
         raise UserError(f"query file {path} does not exist")
+    if not path.is_file():
+        raise UserError(f"query file {path} is a directory, not a .jsonl or .csv file")
     if path.suffix.lower() == ".csv":
         queries = _read_csv(path)
     elif path.suffix.lower() in (".jsonl", ".json", ".ndjson"):

@@ -6,7 +6,6 @@ The Python entry point is :func:`run_sampling`; the CLI's ``basepersona sample``
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import time
 from dataclasses import dataclass, field
@@ -16,15 +15,18 @@ from typing import Any, Callable, Sequence
 
 from . import __version__
 from .backends import Backend, SampleRequest, SamplingParams, load_backend
+from .backends.checks import check_context, check_device
 from .errors import UserError
 from .frames import Frame, FrameLibrary, RenderedPrompt, cut_turn
 from .queries import Query, QuerySet, load_queries
-from .scenario import Condition, Scenario, load_scenario
+from .scenario import Condition, Scenario, check_override_keys, load_scenario
 from .shards import parse_shard
+from .run_folder import (check_out_dir, check_requested_engine, check_resumed_engine, record_run, setting_up,
+                         template_files, with_stored_inputs)
+from .run_lock import RunLock
+from .store import SAMPLES, JsonlAppender, read_jsonl, sample_id, settings_difference
 from .synthetic import DocumentSelection
 from .synthetic import select as select_documents
-from .store import (MANIFEST, SAMPLES, JsonlAppender, read_jsonl, sample_id, settings_difference,
-                    write_manifest)
 
 ACCEPT_TAG = "<request_fully_accepted/>"
 REJECT_TAG = "<rejected/>"
@@ -100,6 +102,11 @@ class PreparedRun:
     jobs: list[PromptJob]
     settings: dict[str, Any]
     already_done: int
+    lock: RunLock | None = None  # held until execute_run ends
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def remaining(self) -> int:
@@ -113,10 +120,28 @@ class PreparedRun:
 def _load_inputs(config: SampleConfig) -> tuple[Scenario, Frame, QuerySet, list[Condition]]:
     scenario = load_scenario(config.scenario, variants=config.variants, overrides=config.overrides)
     frame = FrameLibrary(config.frames_dirs).get(config.frame)
+    if config.overrides:
+        check_override_keys(config.overrides, template_files(config.variants, scenario, frame))
     query_set = load_queries(config.queries).select(config.query_ids, config.limit)
     names = config.conditions or tuple(scenario.conditions)
     conditions = [scenario.condition(name) for name in names]
     return scenario, frame, query_set, conditions
+
+
+def check_distinct_prompts(jobs: Sequence["PromptJob"], frame: Frame) -> None:
+    """Two conditions (or two queries) rendering one identical prompt means the frame drops the cue (or
+    the query): the run would compare a prompt with itself. Refuse before sampling."""
+    seen: dict[str, PromptJob] = {}
+    for job in jobs:
+        other = seen.setdefault(job.prompt.text, job)
+        if other is job or other.query.text == job.query.text != "" and other.query.id != job.query.id:
+            continue  # a query file may hold one text under two ids
+        if other.query.id == job.query.id:
+            raise UserError(f"{frame.path}: conditions {other.condition.name!r} and {job.condition.name!r} render the "
+                            "same prompt, so the frame does not show the condition's cue; use {{ user_input }} (it "
+                            "carries cue and query) or {{ condition.cue }}")
+        raise UserError(f"{frame.path}: queries {other.query.id!r} and {job.query.id!r} render the same prompt, so the "
+                        "frame does not show the query; use {{ user_input }} or {{ query }}")
 
 
 def _base_settings(config: SampleConfig, scenario: Scenario, frame: Frame, query_set: QuerySet,
@@ -144,30 +169,13 @@ def _documents(config: SampleConfig) -> DocumentSelection:
     return select_documents(config.synthetic_docs, config.synthetic_seed)
 
 
-def _check_out_dir(out_dir: Path, resume: bool) -> dict[str, Any] | None:
-    """Existing manifest when resuming; refuses to overwrite a run or write where it cannot."""
-    manifest_path = out_dir / MANIFEST
-    if manifest_path.exists() and not resume:
-        raise UserError(f"{out_dir} already holds a run; pass --resume to complete it or choose another --out")
-    if resume and not manifest_path.exists():
-        raise UserError(f"nothing to resume: {out_dir} holds no run (drop --resume to start one)")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"cannot write to --out {out_dir}: {exc.strerror or exc}; choose a writable directory") from None
-    if manifest_path.exists():
-        return json.loads(manifest_path.read_text(encoding="utf-8"))
-    return None
-
-
 def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = False,
                 backend: Backend | None = None, announce: Callable[[str], None] = print,
                 command: str = "") -> PreparedRun:
     """Resolve inputs, check the output folder and the resume settings, load the model, render prompts."""
     out_dir = Path(out_dir)
+    if resume:
+        config = with_stored_inputs(config, out_dir)
     scenario, frame, query_set, conditions = _load_inputs(config)
     settings = _base_settings(config, scenario, frame, query_set, conditions)
     if backend is not None:
@@ -180,32 +188,50 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
 
     if frame.kind != "chat" and query_set.queries:
         render(query_set.queries[0], conditions[0], None)  # template and form errors before the model loads
-    existing = _check_out_dir(out_dir, resume)
+    existing, lock = check_out_dir(out_dir, resume, "sample", command, announce)
+    with setting_up(out_dir, existing, lock):
+        done = _done_indices(out_dir)  # a bad line stops here, before minutes of model loading
+        backend, manifest = resolve_engine(config, settings, existing, out_dir, backend, announce, command)
+        chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
+        jobs = []
+        shard = parse_shard(config.shard)
+        for query in shard.select(query_set.queries) if shard else query_set.queries:
+            for condition in conditions:
+                prompt = render(query, condition, chat_formatter)
+                missing = tuple(i for i in range(config.n) if sample_id(condition.name, query.id, i) not in done)
+                jobs.append(PromptJob(condition, query, prompt, missing))
+        check_distinct_prompts(jobs, frame)
+        check_context(backend, [(f"{job.condition.name}/{job.query.id}", job.prompt.text) for job in jobs if job.missing],
+                      config.sampling.max_new_tokens)
+        record_run(out_dir, manifest if existing is None else None, config, scenario, frame)
+    return PreparedRun(config, out_dir, backend, scenario, frame, query_set, jobs, settings,
+                       already_done=len(done), lock=lock)
+
+
+def resolve_engine(config: SampleConfig, settings: dict[str, Any], existing: dict[str, Any] | None, out_dir: Path,
+                   backend: Backend | None, announce: Callable[[str], None], command: str) -> tuple[Backend, dict]:
+    """Check a resume against the run (settings first, then the engine), load the backend, and return
+    it with the manifest the run has or gets; ``settings`` gains the model revision."""
     if existing is not None:
         old = {k: v for k, v in existing["settings"].items() if k in settings}
         difference = settings_difference(old, settings)
         if difference:
             raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}; "
                             "use the original settings or a new --out")
-    if backend is None:
-        backend = load_backend(config.model, config.backend, announce=announce, **config.backend_options)
+        check_requested_engine(existing, config.backend_options, out_dir)
+    backend = backend or load_checked_backend(config, announce)
     settings["model_revision"] = backend.info.revision
-    if existing is not None and existing["settings"].get("model_revision") != settings["model_revision"]:
-        raise UserError(f"--resume refused: the model's weights changed (run has {existing['settings'].get('model_revision')}, "
-                        f"now {settings['model_revision']})")
-    chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
-    done = _done_indices(out_dir)
-    jobs = []
-    shard = parse_shard(config.shard)
-    for query in shard.select(query_set.queries) if shard else query_set.queries:
-        for condition in conditions:
-            prompt = render(query, condition, chat_formatter)
-            missing = tuple(i for i in range(config.n) if sample_id(condition.name, query.id, i) not in done)
-            jobs.append(PromptJob(condition, query, prompt, missing))
-    if existing is None:
-        write_manifest(out_dir, _manifest(settings, backend, command))
-    return PreparedRun(config, out_dir, backend, scenario, frame, query_set, jobs, settings,
-                       already_done=len(done))
+    manifest = _manifest(settings, backend, command)
+    if existing is not None:
+        check_resumed_engine(existing, manifest, out_dir)
+    return backend, manifest
+
+
+def load_checked_backend(config: SampleConfig, announce: Callable[[str], None]) -> Backend:
+    """Load the run's backend once the checks that need no model have passed."""
+    if config.backend == "transformers":
+        check_device(config.backend_options.get("device", "auto"))
+    return load_backend(config.model, config.backend, announce=announce, **config.backend_options)
 
 
 def _loaded_model(config: SampleConfig, backend: Backend) -> str:
@@ -245,13 +271,25 @@ def _prompt_hash(text: str) -> str:
 
 def execute_run(run: PreparedRun, on_progress: ProgressCallback | None = None) -> SamplingSummary:
     """Draw every missing sample of a prepared run, appending each finished batch to samples.jsonl."""
-    config, settings = run.config, run.settings
     pending = [job for job in run.jobs if job.missing]
+    provenance = {key: run.settings[key] for key in ("model", "model_revision", "frame", "frame_hash", "scenario", "variant")}
+    began = time.perf_counter()
+    try:
+        new, tokens = _append_samples(run, pending, provenance, on_progress)
+    finally:
+        run.release()
+    return SamplingSummary(run.out_dir, run.total, new, run.already_done, summarize(run.out_dir),
+                           time.perf_counter() - began, tokens)
+
+
+def _append_samples(run: PreparedRun, pending: list[PromptJob], provenance: dict[str, Any],
+                    on_progress: ProgressCallback | None) -> tuple[int, int]:
+    config, settings = run.config, run.settings
     requests = [SampleRequest(prompt=job.prompt.text, seeds=tuple(config.seed + i for i in job.missing),
                               stop=job.prompt.stop_strings, rng_key=job.query.id) for job in pending]
-    provenance = {key: settings[key] for key in ("model", "model_revision", "frame", "frame_hash", "scenario", "variant")}
-    began, new, tokens = time.perf_counter(), 0, 0
-    with JsonlAppender(run.out_dir / SAMPLES) as appender:
+    new = tokens = 0
+    live = _LiveTokens(run.backend, on_progress)
+    with JsonlAppender(run.out_dir / SAMPLES, _resume_hint(run)) as appender, live:
         for completions in run.backend.sample(requests, config.sampling):
             records = []
             for completion in completions:
@@ -282,9 +320,40 @@ def execute_run(run: PreparedRun, on_progress: ProgressCallback | None = None) -
             batch_tokens = sum(c.new_tokens for c in completions)
             tokens += batch_tokens
             if on_progress:
-                on_progress(len(records), batch_tokens)
-    return SamplingSummary(run.out_dir, run.total, new, run.already_done, summarize(run.out_dir),
-                           time.perf_counter() - began, tokens)
+                on_progress(len(records), live.batch_done(batch_tokens))
+    return new, tokens
+
+
+class _LiveTokens:
+    """Tokens reported while a batch decodes, by a backend that has an ``on_decode_step`` hook (called
+    with the tokens each step made), so the bar's tokens/s moves before the batch's samples are done."""
+
+    def __init__(self, backend: Backend, on_progress: ProgressCallback | None):
+        self.backend, self.on_progress, self.reported = backend, on_progress, 0
+        self.hooked = on_progress is not None and hasattr(backend, "on_decode_step")
+
+    def step(self, tokens: int) -> None:
+        self.reported += tokens
+        assert self.on_progress is not None
+        self.on_progress(0, tokens)
+
+    def batch_done(self, batch_tokens: int) -> int:
+        """Tokens of the finished batch not yet reported live."""
+        unreported, self.reported = max(batch_tokens - self.reported, 0), 0
+        return unreported
+
+    def __enter__(self) -> "_LiveTokens":
+        if self.hooked:
+            self.backend.on_decode_step = self.step  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.hooked:
+            self.backend.on_decode_step = None  # type: ignore[attr-defined]
+
+
+def _resume_hint(run: PreparedRun) -> str:
+    return f"free some space, then continue with: basepersona sample --resume --out {run.out_dir} (and the same settings)"
 
 
 def summarize(out_dir: Path) -> dict[str, dict[str, int]]:

@@ -8,8 +8,11 @@ and named slots: the parts of the system prompt that variants (basepersona.varia
 
 from __future__ import annotations
 
+import difflib
+import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -66,7 +69,12 @@ class Scenario:
     # -- rendering ---------------------------------------------------------------------------
     def _context(self, condition: Condition) -> dict[str, Any]:
         return {"lab": self.lab, "ai_name": self.ai_name, "condition": condition.as_context(),
-                "variant": dict(self.variant)}
+                "variant": self.variant_context()}
+
+    def variant_context(self) -> dict[str, Any]:
+        """``variant`` as templates see it: every known variant and switch, False unless on, so that
+        ``{% if variant.three_tier %}`` works whether or not that variant was chosen."""
+        return {**{name: False for name in known_switches()}, **self.variant}
 
     def condition(self, name: str) -> Condition:
         if name not in self.conditions:
@@ -192,6 +200,34 @@ def scenario_dir() -> Path:
 
 def available_scenarios() -> list[str]:
     return sorted(p.stem for p in scenario_dir().glob("*.toml"))
+
+
+@functools.lru_cache(maxsize=1)
+def known_switches() -> frozenset[str]:
+    """Names templates may test as ``variant.<name>``: each available variant and each switch one declares."""
+    from .variants import available_variants, load_variant  # variants builds on this module
+
+    names = set()
+    for name in available_variants():
+        names |= {name, *load_variant(name).switches}
+    return frozenset(names)
+
+
+_SWITCH_READ = re.compile(r"variant\s*(?:\.\s*(\w+)|\[\s*['\"](\w+)['\"]\s*\])")
+
+
+def check_override_keys(overrides: Mapping[str, str], template_sources: Sequence[str]) -> None:
+    """Refuse a ``--set`` key that nothing reads: not lab or ai_name, not a known switch, and not a
+    ``variant.<key>`` any of the templates tests (``--set lab_name=X`` would otherwise do nothing)."""
+    read = {a or b for source in template_sources for a, b in _SWITCH_READ.findall(source)}
+    usable = {"lab", "ai_name"} | known_switches() | read
+    for key in overrides:
+        if key not in usable:
+            prefixes = sorted((u for u in usable if key.startswith(u) or u.startswith(key)), key=len, reverse=True)
+            guess = prefixes[:1] or difflib.get_close_matches(key, sorted(usable), n=1)
+            hint = f"did you mean {guess[0]!r}? " if guess else ""
+            raise UserError(f"--set {key}=...: no template reads {key!r}; {hint}--set takes lab, ai_name or a switch "
+                            "that a template tests as variant.<key>")
 
 
 def load_scenario(name_or_path: str = "helpful_only", variants: Sequence[str] = (),

@@ -13,12 +13,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .backends import Backend, load_backend
+from .backends import Backend
+from .backends.checks import check_context
 from .backends.forced_choice import continuation_logprobs, two_way_probability
 from .errors import UserError
-from .sample import ACCEPT_TAG, REJECT_TAG, SampleConfig, _base_settings, _check_out_dir, _load_inputs, _manifest, _prompt_hash
+from .run_folder import check_out_dir, record_run, setting_up, with_stored_inputs
+from .sample import ACCEPT_TAG, REJECT_TAG, SampleConfig, _base_settings, _load_inputs, _prompt_hash, resolve_engine
 from .shards import CHOICES, parse_shard
-from .store import JsonlAppender, read_jsonl, settings_difference, write_manifest
+from .store import JsonlAppender, read_jsonl
 
 DEFAULT_SCORE_PREFILL = "<OUTPUT>"
 DEFAULT_CONTINUATIONS = (ACCEPT_TAG, REJECT_TAG)
@@ -40,42 +42,14 @@ def choice_id(condition: str, query_id: str) -> str:
     return f"{condition}/{query_id}"
 
 
-def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Sequence[str] = DEFAULT_CONTINUATIONS,
-                resume: bool = False, backend: Backend | None = None, command: str = "",
-                announce: Callable[[str], None] = print,
-                on_progress: Callable[[int], None] | None = None) -> ScoreSummary:
-    """Score every condition × query of ``config`` (sampling fields ignored) into ``out_dir/choices.jsonl``.
-
-    ``p_accept`` is the two-way probability of the first continuation against the second; further
-    continuations get raw logprobs only."""
-    out_dir = Path(out_dir)
-    if config.prefill is None:  # the frame's own prefill opens a scratchpad, not the answer
-        config = replace(config, prefill=DEFAULT_SCORE_PREFILL)
-    if len(continuations) < 2 or len(set(continuations)) != len(continuations):
-        raise UserError("forced-choice scoring needs at least two different continuations")
-    scenario, frame, query_set, conditions = _load_inputs(config)
-    settings = {key: value for key, value in _base_settings(config, scenario, frame, query_set, conditions).items()
-                if key not in _SAMPLING_ONLY}
-    settings.update(stage="score", continuations=list(continuations))
-    existing = _check_out_dir(out_dir, resume)
-    if existing is not None:
-        old = {key: value for key, value in existing["settings"].items() if key != "model_revision"}
-        difference = settings_difference(old, settings)
-        if difference:
-            raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}")
-    if backend is None:
-        backend = load_backend(config.model, config.backend, announce=announce, **config.backend_options)
-    settings["model_revision"] = backend.info.revision
-    if existing is not None and existing["settings"].get("model_revision") != settings["model_revision"]:
-        raise UserError("--resume refused: the model's weights changed since the run started")
-    if existing is None:
-        write_manifest(out_dir, _manifest(settings, backend, command))
-
+def _pending_choices(config: SampleConfig, inputs: tuple, backend: Backend, out_dir: Path) -> tuple[list, int]:
+    """(condition, query, prompt) still to score, and how many the run holds when complete."""
+    scenario, frame, query_set, conditions = inputs
     chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
     done = {record["id"] for record in read_jsonl(out_dir / CHOICES)} if (out_dir / CHOICES).exists() else set()
-    jobs = []
     shard = parse_shard(config.shard)  # the same split by query as sampling; settings record it
     queries = shard.select(query_set.queries) if shard else query_set.queries
+    jobs = []
     for query in queries:
         for condition in conditions:
             if choice_id(condition.name, query.id) in done:
@@ -83,9 +57,14 @@ def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Seq
             prompt = frame.render(scenario, condition, query.text, query_id=query.id, form=config.scenario_form,
                                   prefill=config.prefill, chat_formatter=chat_formatter)
             jobs.append((condition, query, prompt))
+    return jobs, len(queries) * len(conditions)
+
+
+def _append_choices(jobs: list, backend: Backend, settings: dict[str, Any], continuations: Sequence[str],
+                    out_dir: Path, on_progress: Callable[[int], None] | None) -> None:
     provenance = {key: settings[key] for key in ("model", "model_revision", "frame", "frame_hash", "scenario", "variant")}
-    began = time.perf_counter()
-    with JsonlAppender(out_dir / CHOICES) as appender:
+    hint = f"free some space, then continue with: basepersona score --resume --out {out_dir} (and the same settings)"
+    with JsonlAppender(out_dir / CHOICES, hint) as appender:
         for index, scores in continuation_logprobs(backend, [job[2].text for job in jobs], continuations):
             condition, query, prompt = jobs[index]
             logprobs = [s.logprob for s in scores]
@@ -108,9 +87,43 @@ def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Seq
             }])
             if on_progress:
                 on_progress(1)
+
+
+def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Sequence[str] = DEFAULT_CONTINUATIONS,
+                resume: bool = False, backend: Backend | None = None, command: str = "",
+                announce: Callable[[str], None] = print,
+                on_progress: Callable[[int], None] | None = None) -> ScoreSummary:
+    """Score every condition × query of ``config`` (sampling fields ignored) into ``out_dir/choices.jsonl``.
+
+    ``p_accept`` is the two-way probability of the first continuation against the second; further
+    continuations get raw logprobs only."""
+    out_dir = Path(out_dir)
+    if config.prefill is None:  # the frame's own prefill opens a scratchpad, not the answer
+        config = replace(config, prefill=DEFAULT_SCORE_PREFILL)
+    if len(continuations) < 2 or len(set(continuations)) != len(continuations):
+        raise UserError("forced-choice scoring needs at least two different continuations")
+    if not all(isinstance(c, str) and c.strip() for c in continuations):
+        raise UserError("each forced-choice continuation (--accept, --reject) must be non-empty text")
+    if resume:
+        config = with_stored_inputs(config, out_dir)
+    scenario, frame, query_set, conditions = _load_inputs(config)
+    settings = {key: value for key, value in _base_settings(config, scenario, frame, query_set, conditions).items()
+                if key not in _SAMPLING_ONLY}
+    settings.update(stage="score", continuations=list(continuations))
+    existing, lock = check_out_dir(out_dir, resume, "score", command, announce)
+    with setting_up(out_dir, existing, lock):
+        backend, manifest = resolve_engine(config, settings, existing, out_dir, backend, announce, command)
+        began = time.perf_counter()
+        jobs, total = _pending_choices(config, (scenario, frame, query_set, conditions), backend, out_dir)
+        check_context(backend, [(f"{c.name}/{q.id}", p.text) for c, q, p in jobs], 1 + max(map(len, continuations)))
+        record_run(out_dir, manifest if existing is None else None, config, scenario, frame)
+    try:
+        _append_choices(jobs, backend, settings, continuations, out_dir, on_progress)
+    finally:
+        lock.release()
     records = list(read_jsonl(out_dir / CHOICES))
     means: dict[str, list[float]] = {}
     for record in records:
         means.setdefault(record["condition"], []).append(record["p_accept"])
-    return ScoreSummary(out_dir, len(queries) * len(conditions), len(jobs), len(done),
+    return ScoreSummary(out_dir, total, len(jobs), total - len(jobs),
                         {c: sum(v) / len(v) for c, v in means.items()}, time.perf_counter() - began)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Sequence, TypeVar
 
 from .errors import UserError
-from .store import LABELS_DIR, SAMPLES, JsonlAppender, load_run, read_jsonl, settings_difference, write_manifest
+from .store import (LABELS_DIR, SAMPLES, JsonlAppender, engine_settings, foreign_records, load_run, read_jsonl,
+                    settings_difference, write_manifest)
 
 CHOICES = "choices.jsonl"  # the score stage's records (scoring.py names the same file)
 
@@ -44,22 +45,10 @@ def parse_shard(text: str | None) -> Shard | None:
     return Shard(index, count)
 
 
-# model_info entries that name where a shard ran, not what it computed; the rest (dtype, engine
-# settings, engine version, ...) must agree, or the merged run would mix two different samplers.
-_HOST_LOCAL = ("base_url", "server_models", "api_key_env")
-
-
 @dataclass(frozen=True)
 class MergeSummary:
     samples: int
     choices: int
-
-
-def _engine(run) -> dict:
-    info = {k: v for k, v in run.manifest.get("model_info", {}).items() if k not in _HOST_LOCAL}
-    if isinstance(info.get("device"), str):  # cuda:0 on one host, cuda:3 on another: the same device type
-        info["device"] = info["device"].split(":")[0]
-    return info
 
 
 def _check_together(runs) -> tuple[Shard, dict[str, Path]]:
@@ -69,7 +58,7 @@ def _check_together(runs) -> tuple[Shard, dict[str, Path]]:
     for run in runs:
         settings = {k: v for k, v in run.settings.items() if k != "shard"}
         difference = settings_difference(reference, settings) or settings_difference(
-            {"engine": _engine(runs[0])}, {"engine": _engine(run)})
+            {"engine": engine_settings(runs[0].manifest)}, {"engine": engine_settings(run.manifest)})
         if difference:
             raise UserError(f"cannot merge {run.path}: setting {difference} differs from {runs[0].path}")
         shard = parse_shard(run.settings.get("shard")) if run.settings.get("shard") else None
@@ -86,10 +75,16 @@ def _check_together(runs) -> tuple[Shard, dict[str, Path]]:
     return Shard(0, counts.pop()), seen
 
 
-def merge_runs(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, partial: bool = False) -> MergeSummary:
+def merge_runs(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, partial: bool = False,
+               announce=print) -> MergeSummary:
     """Combine shard runs (samples, labels and forced-choice scores) into ``out_dir``; refuse, with the
-    reason, when they do not belong together."""
+    reason, when they do not belong together or (without ``partial``) when any is missing or unfinished."""
+    from .completeness import run_completeness  # it imports this module
+    from .run_lock import lock_run
+
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; merge into a new directory")
     if (out_dir / "manifest.json").exists():
         raise UserError(f"{out_dir} already holds a run; merge into a new directory")
     runs = [load_run(d, require_samples=False) for d in shard_dirs]
@@ -99,6 +94,24 @@ def merge_runs(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, partial
     missing = [f"{i}/{split.count}" for i in range(split.count) if f"{i}/{split.count}" not in seen]
     if missing and not partial:
         raise UserError(f"shards {', '.join(missing)} are missing; merge them too, or pass --partial")
+    unfinished = [(run.path, run_completeness(run.path)) for run in runs]
+    unfinished = [(path, state) for path, state in unfinished if not state.complete]
+    if unfinished and not partial:
+        path, state = unfinished[0]
+        raise UserError(f"shard {path} is unfinished ({state.done} of {state.expected} {state.what}); finish it with "
+                        f"{state.resume_command}, or pass --partial to merge what there is")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create --out {out_dir}: {exc.strerror or exc}") from None
+    with lock_run(out_dir, "merge", announce=announce):
+        if (out_dir / "manifest.json").exists() or foreign_records(out_dir):
+            raise UserError(f"{out_dir} already holds a run or records (perhaps of a merge cut short); "
+                            "merge into a new directory")
+        return _write_merged(runs, out_dir, partial=bool(missing or unfinished))
+
+
+def _write_merged(runs, out_dir: Path, partial: bool) -> MergeSummary:
     samples = _records(runs, lambda run: run.samples, "sample")
     with_choices = [run for run in runs if (run.path / CHOICES).exists()]
     if with_choices and len(with_choices) != len(runs):
@@ -108,14 +121,16 @@ def merge_runs(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, partial
     manifest = dict(runs[0].manifest)
     manifest["settings"] = {**runs[0].settings, "shard": None}
     manifest["merged_from"] = [str(run.path) for run in runs]
-    write_manifest(out_dir, manifest)
+    manifest["partial"] = partial
+    hint = f"the shards are untouched; free some space, remove {out_dir} and merge again"
     if samples or not choices:
-        with JsonlAppender(out_dir / SAMPLES) as appender:
+        with JsonlAppender(out_dir / SAMPLES, hint) as appender:
             appender.write(samples)
     if choices:
-        with JsonlAppender(out_dir / CHOICES) as appender:
+        with JsonlAppender(out_dir / CHOICES, hint) as appender:
             appender.write(choices)
-    _merge_labels(runs, out_dir)
+    _merge_labels(runs, out_dir, hint)
+    write_manifest(out_dir, manifest)  # last: a merge cut short leaves no manifest, so it is never taken for a run
     return MergeSummary(len(samples), len(choices))
 
 
@@ -127,10 +142,10 @@ def _records(runs, read, what: str) -> list[dict]:
     return records
 
 
-def _merge_labels(runs, out_dir: Path) -> None:
+def _merge_labels(runs, out_dir: Path, hint: str) -> None:
     """Carry label files along when every shard has them for the same judge."""
     judges = set.intersection(*(set(run.judges()) for run in runs))
     for judge in sorted(judges):
-        with JsonlAppender(out_dir / LABELS_DIR / f"{judge}.jsonl") as appender:
+        with JsonlAppender(out_dir / LABELS_DIR / f"{judge}.jsonl", hint) as appender:
             for run in runs:
                 appender.write(run.labels(judge).values())

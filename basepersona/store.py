@@ -14,19 +14,29 @@ cuts it off before appending.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from .errors import UserError
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"
 LABELS_DIR = "labels"
+# files that hold a run's records; found without a manifest they are of unknown origin
+RECORD_FILES = (SAMPLES, "choices.jsonl", LABELS_DIR)
+
+
+def foreign_records(run_dir: Path) -> list[str]:
+    """Record files in a folder that has no manifest (so nobody knows how they were made)."""
+    if (run_dir / MANIFEST).exists():
+        return []
+    return [name for name in RECORD_FILES if (run_dir / name).exists()]
 
 
 def sample_id(condition: str, query_id: str, sample_index: int) -> str:
@@ -55,15 +65,48 @@ def sample_fingerprint(sample: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the complete records of a JSONL file; a torn last line (killed writer) is skipped."""
+class BadRecord(UserError):
+    """A line of a run's JSONL file that is not a usable record (garbage, not an object, no id)."""
+
+    def __init__(self, path: Path, line: int, problem: str):
+        super().__init__(f"{path}:{line} {problem}; {_repair_hint(path)}")
+        self.problem = problem
+
+
+def _repair_hint(path: Path) -> str:
+    run_dir = path.parent.parent if path.parent.name == LABELS_DIR else path.parent
+    return f"move bad lines aside (kept in a side file, nothing deleted) with: basepersona doctor {run_dir}"
+
+
+def parse_record(raw: bytes, path: Path, line: int, *, require_id: bool = True) -> dict[str, Any]:
+    """One JSONL line as a record; a BadRecord naming file and line when it is not one."""
+    try:
+        record = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        problem = f"is not JSON ({getattr(exc, 'msg', None) or 'not UTF-8'})"
+    else:
+        if not isinstance(record, dict):
+            problem = f"is a JSON {type(record).__name__}, not an object"
+        elif require_id and not isinstance(record.get("id"), str):
+            problem = "has no string 'id'"
+        else:
+            return record
+    raise BadRecord(path, line, problem)
+
+
+def read_jsonl(path: Path, *, require_id: bool = True) -> Iterator[dict[str, Any]]:
+    """Yield the complete records of a JSONL file; a torn last line (killed writer) is skipped.
+
+    Any other line that is not a record (with an ``id`` unless ``require_id`` is False) stops the
+    reader with a BadRecord naming file and line: guessing past it would skew counts silently."""
+    if path.is_dir():
+        raise UserError(f"{path} is a directory, not a JSONL file")
     with path.open("rb") as handle:
-        for raw in handle:
+        for line, raw in enumerate(handle, 1):
             if not raw.endswith(b"\n"):
                 return  # torn final write
-            text = raw.strip()
-            if text:
-                yield json.loads(text)
+            if raw.strip():
+                yield parse_record(raw, path, line, require_id=require_id)
 
 
 def _truncate_torn_tail(path: Path) -> None:
@@ -76,29 +119,75 @@ def _truncate_torn_tail(path: Path) -> None:
             handle.truncate(data.rfind(b"\n") + 1)
 
 
-class JsonlAppender:
-    """Append records to a JSONL file, flushing and syncing after each batch."""
+_DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
-    def __init__(self, path: Path):
+
+def disk_full(exc: OSError) -> bool:
+    """A write that failed for want of space or under a file-size limit (not the user's input)."""
+    return exc.errno in _DISK_FULL
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    line = json.dumps(record, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (e.g. from a server): keep it, \u-escaped
+        line = json.dumps(record)
+    return line + "\n"
+
+
+class JsonlAppender:
+    """Append records to a JSONL file, flushing and syncing after each batch.
+
+    A full disk or a file-size limit (ENOSPC, EFBIG, EDQUOT) becomes one UserError saying how many
+    records are safely in the file and how to continue; a half-written line is cut on resume."""
+
+    def __init__(self, path: Path, resume_hint: str = "free some space and run the same command again (it continues "
+                 "where it stopped)"):
         path.parent.mkdir(parents=True, exist_ok=True)
         _truncate_torn_tail(path)
         self.path = path
+        self.resume_hint = resume_hint
+        self.saved = _count_lines(path)
         self._handle = path.open("a", encoding="utf-8")
 
     def write(self, records: Iterable[dict[str, Any]]) -> None:
-        for record in records:
-            self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        lines = [_json_line(record) for record in records]
+        try:
+            self._handle.write("".join(lines))
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except OSError as exc:
+            if not disk_full(exc):
+                raise
+            self._abandon()
+            raise UserError(f"cannot write {self.path}: {exc.strerror} (disk full or file-size limit); "
+                            f"at least {self.saved} complete records are saved there; {self.resume_hint}") from None
+        self.saved += len(lines)
+
+    def _abandon(self) -> None:
+        """Drop the unwritable buffer so closing does not fail a second time."""
+        try:
+            self._handle.close()
+        except OSError:
+            pass
 
     def close(self) -> None:
-        self._handle.close()
+        if not self._handle.closed:
+            self._handle.close()
 
     def __enter__(self) -> "JsonlAppender":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _count_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open("rb") as handle:
+        return sum(1 for raw in handle if raw.strip())
 
 
 @dataclass
@@ -147,10 +236,7 @@ def load_run(path: str | Path, *, require_samples: bool = True) -> Run:
         raise UserError(f"run directory {run_dir} does not exist; create one with `basepersona sample --out {run_dir}`")
     if not manifest_path.exists():
         raise UserError(f"{run_dir} is not a basepersona run (no {MANIFEST}); point at a directory made by `basepersona sample`")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{manifest_path} is not valid JSON (line {exc.lineno}); restore it or re-run sampling") from None
+    manifest = read_manifest(run_dir)
     samples_path = run_dir / SAMPLES
     samples = list(read_jsonl(samples_path)) if samples_path.exists() else []
     if require_samples and not samples:
@@ -158,12 +244,82 @@ def load_run(path: str | Path, *, require_samples: bool = True) -> Run:
     return Run(run_dir, manifest, samples)
 
 
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The run's manifest; a UserError when it is unreadable, not JSON or lacks its settings."""
+    path = Path(run_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON (line {exc.lineno}); restore it from a backup or start a new run") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("settings"), dict):
+        raise UserError(f"{path} has no 'settings' object (damaged or not a basepersona manifest); "
+                        "restore it from a backup or start a new run")
+    return manifest
+
+
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     """Write the manifest atomically (a crash never leaves half a manifest)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_dir / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    try:
+        tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {run_dir / MANIFEST}: {exc.strerror} (disk full or file-size limit); "
+                        "the run holds no records yet; free some space and run the command again") from None
     tmp.replace(run_dir / MANIFEST)
+
+
+# model_info entries that name where a run ran, not what it computed; the rest (dtype, device class,
+# engine and its version, ...) changes the samples, so resume and merge compare them.
+_HOST_LOCAL = ("base_url", "server_models", "api_key_env")
+# libraries whose version changes a local engine's numerics (recorded in every manifest)
+_NUMERIC_LIBRARIES = {"transformers": ("torch", "transformers")}
+
+
+def engine_settings(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What made a run's samples besides its settings: the engine as recorded in the manifest."""
+    info = manifest.get("model_info")
+    engine = {k: v for k, v in info.items() if k not in _HOST_LOCAL} if isinstance(info, dict) else {}
+    if isinstance(engine.get("device"), str):  # cuda:0 on one host, cuda:3 on another: the same device class
+        engine["device"] = engine["device"].split(":")[0]
+    versions = manifest.get("versions") if isinstance(manifest.get("versions"), dict) else {}
+    for library in _NUMERIC_LIBRARIES.get(engine.get("backend"), ()):
+        engine[f"{library}_version"] = versions.get(library)
+    return engine
+
+
+# the settings each compared factor names; a comparison of runs may differ in these and nothing else
+COMPARED_FACTORS = {
+    "model": ("model", "model_revision", "backend"),
+    "frame": ("frame", "frame_hash"),
+    "variant": ("variant", "variants", "scenario_hash", "conditions", "lab", "ai_name"),
+}
+_NOT_COMPARED = ("seed", "shard")  # another seed or split draws the same distribution
+
+
+def _flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict) and value and key not in ("variant", "conditions"):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def settings_mismatch(settings_of_runs: Sequence[dict[str, Any]], factors: Iterable[str] = tuple(COMPARED_FACTORS)) -> list[str]:
+    """Settings (dotted names, e.g. ``sampling.max_new_tokens``, ``prefill``) that differ between runs
+    besides the compared ``factors``: a comparison across them mixes two designs (a tag-prefill
+    32-token run against a basic-prefill 40-token run) and must say so."""
+    ignored = {name for factor in factors for name in COMPARED_FACTORS[factor]} | set(_NOT_COMPARED)
+    flats = [_flat({k: v for k, v in settings.items() if k not in ignored}) for settings in settings_of_runs]
+    names = sorted(set().union(*flats)) if flats else []
+    return [name for name in names if len({json.dumps(f.get(name), sort_keys=True) for f in flats}) > 1]
 
 
 def settings_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str | None:

@@ -137,8 +137,11 @@ def test_server_down_is_a_clear_error_after_retries():
 
 @pytest.mark.parametrize("faults", [["429"], ["500", "500"], ["malformed"], ["fewer"], ["drop"], ["slow"],
                                     ["notext"], ["incomplete"], ["badutf8"]])
-def test_injected_fault_is_retried_then_the_sample_is_correct(server, faults):
-    client = _client(server, timeout=1.0, n_per_request="together")
+def test_injected_fault_is_retried_then_the_sample_is_correct(server, faults, monkeypatch):
+    # the timeout bounds a whole request, generation included: room for a loaded CPU, yet well below
+    # how long the "slow" fault stalls
+    monkeypatch.setattr(server, "slow_seconds", 15.0)
+    client = _client(server, timeout=6.0, n_per_request="together")
     request = SampleRequest(PROMPT, seeds=(0, 1))
     expected = _by_seed(client, request)
     server.requests.clear()

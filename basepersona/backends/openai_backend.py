@@ -16,22 +16,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from ..errors import UserError
+from ..redaction import is_env_name, redact, register_secret
 from .base import Completion, ModelInfo, SampleRequest, SamplingParams
 from .echo_alignment import score_echo
-from .http_retry import BadReply, HttpStatusError, RetryPolicy, bounded_map, call_json
-from .options import check_options
+from .http_retry import REDIRECTS, BadReply, HttpStatusError, RetryPolicy, bounded_map, call_json
+from .options import check_options, option_flag, option_number
 from .seeds import seed_runs
 
 # A NUL never occurs in JSON text (it is escaped), so the marker cannot collide with messages.
 _CHAT_OPEN, _CHAT_CLOSE = "\x00chat-messages:", "\x00"
 OPENAI_STOP_LIMIT = 4  # hosted OpenAI accepts at most four stop strings
 OPTIONS = ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "kind",
-           "n_per_request", "extensions", "top_k_off", "announce")
+           "n_per_request", "extensions", "top_k_off", "announce")  # announce: set by the program, not -o
 
 
 def encode_chat(messages: Sequence[dict[str, str]]) -> str:
@@ -63,6 +65,23 @@ def finish(text: str, reason: str | None, stops: Sequence[str], choice: dict[str
     return text, "stop" if ambiguous else "eos", None
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _token_count(usage: dict[str, Any], key: str) -> int:
+    """A usage count, or 0 when the server leaves it out, sends null or something that is not a count."""
+    value = usage.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+        return 0
+    return int(value)
+
+
+def _clean_text(text: str) -> str:
+    """Text a server sent as JSON may hold lone surrogates (``"\\ud800"``), which no file can store as
+    UTF-8; they become U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 @dataclass(frozen=True)
 class _Call:
     """One HTTP request: ``len(seed_indices)`` samples of one prompt."""
@@ -81,10 +100,23 @@ class OpenAIBackend:
             raise UserError(f"option kind must be base or chat, not {kind!r}")
         if n_per_request not in ("split", "together"):
             raise UserError(f"option n_per_request must be split or together, not {n_per_request!r}")
-        if int(concurrency) < 1:
-            raise UserError("option concurrency must be at least 1")
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "http://127.0.0.1:8000/v1").rstrip("/")
+        concurrency = option_number("concurrency", concurrency, int, 1)
+        timeout = option_number("timeout", timeout, float, 0.001)
+        max_retries = option_number("max_retries", max_retries, int, 0)
+        backoff = option_number("backoff", backoff, float, 0)
+        top_k_off = option_number("top_k_off", top_k_off, int)
+        extensions = option_flag("extensions", extensions)
+        if not is_env_name(str(api_key_env)):
+            raise UserError("option api_key_env takes the name of an environment variable holding the key")
+        self.base_url = str(base_url or os.environ.get("OPENAI_BASE_URL") or "http://127.0.0.1:8000/v1").rstrip("/")
+        if not re.match(r"https?://[^/\s]+", self.base_url):
+            raise UserError(f"option base_url must be an http:// or https:// address such as "
+                            f"http://127.0.0.1:8000/v1, not {redact(str(self.base_url))!r}")
+        if "@" in self.base_url.split("/")[2]:
+            raise UserError(f"option base_url holds a user name or password ({redact(self.base_url)}), which would "
+                            "be recorded with the run; give the key through api_key_env instead")
         key = os.environ.get(api_key_env, "")
+        register_secret(key)  # a server may echo it (a 401 body quoting the header); messages redact it
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.model = model
         self.concurrency = int(concurrency)
@@ -215,17 +247,17 @@ class OpenAIBackend:
         reply = call_json(self.base_url + path, body, self._headers, self.policy,
                           check=lambda r: self._check_choices(r, n, chat=path == "/chat/completions"))
         seconds = (time.perf_counter() - began) / n
-        usage = reply.get("usage") or {}
+        usage = reply.get("usage") if isinstance(reply.get("usage"), dict) else {}
         choices = sorted(reply["choices"], key=lambda c: c.get("index", 0))
         completions = []
         for seed_index, choice in zip(call.seed_indices, choices):
             raw = choice["message"].get("content") if path == "/chat/completions" else choice["text"]
-            text, reason, stop = finish(raw or "", choice.get("finish_reason"), request.stop, choice)
+            text, reason, stop = finish(_clean_text(raw or ""), choice.get("finish_reason"), request.stop, choice)
             completions.append(Completion(
                 request_index=call.request_index, seed_index=seed_index, text=text,
                 # usage counts all n choices together; split evenly when there are several
-                new_tokens=round(int(usage.get("completion_tokens", 0)) / n), finish_reason=reason,
-                stop_sequence=stop, prompt_tokens=int(usage.get("prompt_tokens", 0)), seconds=seconds))
+                new_tokens=round(_token_count(usage, "completion_tokens") / n), finish_reason=reason,
+                stop_sequence=stop, prompt_tokens=_token_count(usage, "prompt_tokens"), seconds=seconds))
         return completions
 
     @staticmethod
@@ -252,10 +284,11 @@ class OpenAIBackend:
         try:
             reply = call_json(self.base_url + "/models", None, self._headers, self.policy)
         except HttpStatusError as error:
-            if error.status in (401, 403):
+            if error.status in (401, 403) or error.status in REDIRECTS:
                 raise
             return None
-        served = [entry.get("id") for entry in reply.get("data", []) if isinstance(entry, dict)]
+        entries = reply.get("data") if isinstance(reply, dict) else None  # some servers send null or a bare list
+        served = [entry.get("id") for entry in entries or [] if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
         if served and self.model not in served:
             raise UserError(f"the server at {self.base_url} does not serve {self.model!r}; it serves: {', '.join(served)}")
         return served

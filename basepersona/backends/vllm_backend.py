@@ -18,7 +18,7 @@ from ..errors import UserError
 from ..models import resolve_model
 from .base import Completion, ModelInfo, SampleRequest, SamplingParams
 from .forced_choice import ContinuationScore, continuation_ids
-from .options import check_options, require_extra
+from .options import check_options, option_number, require_extra
 from .seeds import seed_runs
 from .transformers_backend import TransformersBackend
 
@@ -128,7 +128,7 @@ def load_vllm_backend(model: str | None, **options: Any) -> VLLMBackend:
     announce = options.pop("announce", print)
     resolved = resolve_model(model, announce)
     engine_args = dict(options.pop("engine_args", None) or {})
-    chunk_prompts = int(options.pop("chunk_prompts", 256))
+    chunk_prompts = option_number("chunk_prompts", options.pop("chunk_prompts", 256), int, 1)
     settings = {"enable_prefix_caching": True, "dtype": "auto", **options, **engine_args}
     try:
         llm = vllm.LLM(model=resolved.load_path, **settings)

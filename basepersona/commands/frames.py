@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import UserError
 from ..frames import FrameLibrary
@@ -46,9 +49,14 @@ def frames() -> None:
 def list_frames(frames_dirs):
     """Every frame with its kind and description."""
     table = Table("frame", "kind", "description", title="Frames")
-    for frame in FrameLibrary(frames_dirs).all():
+    frames_, broken = FrameLibrary(frames_dirs).load_each()
+    for frame in frames_:
         table.add_row(frame.name, frame.kind, frame.description)
+    for name, error in broken:
+        table.add_row(name, "[red]broken[/]", Text(error))
     console.print(table)
+    if broken:
+        sys.exit(1)  # not click Exit: main() outside standalone mode dropped its code
 
 
 @frames.command()
@@ -81,8 +89,13 @@ def render(name, condition, query_id, queries, scenario, scenario_form, variants
     """Print the exact prompt a model would continue."""
     from .sample import _parse_sets
 
+    from ..run_folder import template_files
+    from ..scenario import check_override_keys
+
     frame = FrameLibrary(frames_dirs).get(name)
-    loaded_scenario = load_scenario(scenario, variants=variants, overrides=_parse_sets(sets))
+    overrides = _parse_sets(sets)
+    loaded_scenario = load_scenario(scenario, variants=variants, overrides=overrides)
+    check_override_keys(overrides, template_files(variants, loaded_scenario, frame))
     documents = select_documents(synthetic_docs, synthetic_seed).texts(loaded_scenario)
     query = load_queries(queries).select([query_id]).queries[0]
     formatter = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ import click
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import UserError
 from ..frames import Frame, FrameLibrary
@@ -67,23 +69,24 @@ def lint(frame_names, scenario, queries, tokenizer, frames_dirs):
 
     Exits with status 1 when any frame has an error.
     """
-    from ..frame_lint import lint_frame, lint_scenarios
+    from ..frame_lint import LintProblem, lint_frame, lint_scenarios
 
     scenarios = lint_scenarios(scenario)
     texts = [q.text for q in load_queries(queries).queries]
-    chosen = _selected(FrameLibrary(frames_dirs), _names(frame_names))
+    chosen, broken = FrameLibrary(frames_dirs).load_each(_names(frame_names))
     counter = _token_counter(tokenizer)
-    problems = [p for frame in chosen for p in lint_frame(frame, scenarios, texts, counter)]
+    problems = [LintProblem("error", name, name, error) for name, error in broken]
+    problems += [p for frame in chosen for p in lint_frame(frame, scenarios, texts, counter)]
     if problems:
         table = Table("level", "frame", "where", "problem", title="Frame lint")
         for p in problems:
-            table.add_row(f"[red]{p.level}[/]" if p.level == "error" else p.level, p.frame, p.where, p.message)
+            table.add_row(f"[red]{p.level}[/]" if p.level == "error" else p.level, p.frame, Text(p.where), Text(p.message))
         console.print(table)
     errors = sum(p.level == "error" for p in problems)
-    console.print(f"{len(chosen)} frame(s) × {len(scenarios)} variant set(s): {errors} error(s), "
+    console.print(f"{len(chosen) + len(broken)} frame(s) × {len(scenarios)} variant set(s): {errors} error(s), "
                   f"{len(problems) - errors} warning(s)")
     if errors:
-        raise click.exceptions.Exit(1)
+        sys.exit(1)  # not click Exit: main() outside standalone mode dropped its code
 
 
 # -- variants -------------------------------------------------------------------------------------
@@ -202,6 +205,9 @@ class ScreenSetting:
     synthetic_seed: int = 0
     prefill: str | None = "basic"  # None: each frame's default_prefill
 
+    def condition_count(self) -> int:
+        return len(load_scenario(self.scenario, variants=self.variants, overrides=self.overrides).conditions)
+
     def check(self, frames_: Sequence[Frame], query: str) -> None:
         """Fail on bad input before the model loads: render every document frame once per condition."""
         loaded = load_scenario(self.scenario, variants=self.variants, overrides=self.overrides)
@@ -220,14 +226,14 @@ FRAME_DEFAULT = "frame"  # --prefill value that lets each frame use its own defa
 @click.option("--model", required=True, help="Base model (hub id or local path) to screen frames on.")
 @click.option("--backend", default="transformers", show_default=True)
 @click.option("--frames", "frame_names", default=None, help="Comma-separated frames. [default: every document frame]")
-@click.option("--n", default=4, show_default=True, help="Samples per (frame, condition, query).")
-@click.option("--queries-limit", default=3, show_default=True, help="First N queries.")
+@click.option("--n", type=int, default=None, help="Samples per (frame, condition, query). [default: 4 on CPU, 8 on GPU]")
+@click.option("--queries-limit", type=int, default=None, help="First N queries. [default: 3 on CPU, all on GPU]")
 @click.option("--queries", default=None, help="Query file. [default: built-in set]")
 @scenario_options
 @click.option("--prefill", default="basic", show_default=True,
               help=f"Prefill name or text, the same for every frame so frames are compared fairly; "
                    f"'{FRAME_DEFAULT}' uses each frame's own default.")
-@click.option("--max-new-tokens", default=256, show_default=True)
+@click.option("--max-new-tokens", type=int, default=None, help="[default: 96 on CPU, 512 on GPU]")
 @click.option("--temperature", default=1.0, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", type=click.Path(), default=None,
@@ -237,16 +243,29 @@ FRAME_DEFAULT = "frame"  # --prefill value that lets each frame use its own defa
 def screen(model, backend, frame_names, n, queries_limit, queries, scenario, scenario_form, variants, sets,
            synthetic_docs, synthetic_seed, prefill, max_new_tokens, temperature, seed, out, json_path, frames_dirs):
     """Sample a few continuations per frame and condition and report which frames elicit the persona."""
-    if n < 1 or queries_limit < 1:
-        raise UserError("--n and --queries-limit must be at least 1")
+    from .sample import _machine_defaults
+
+    defaults, machine = _machine_defaults("auto", backend)
+    if any(value is None for value in (n, queries_limit, max_new_tokens)):
+        console.print(f"[dim]Small {machine} defaults. Scale up with --queries-limit 20 --n 8 --max-new-tokens 512 "
+                      "(on a GPU; fewer --frames screen faster).[/]")
+    n, max_new_tokens = n or defaults["n"], max_new_tokens or defaults["max_new_tokens"]
+    queries_limit = queries_limit or defaults["limit"] or len(load_queries(queries))
+    if n < 1 or queries_limit < 1 or max_new_tokens < 1:
+        raise UserError("--n, --queries-limit and --max-new-tokens must be at least 1")
     chosen = _selected(FrameLibrary(frames_dirs), _names(frame_names), documents_only=True)
     setting = ScreenSetting(scenario=scenario, scenario_form=scenario_form, variants=tuple(variants),
                             overrides=_parse_sets(sets), synthetic_docs=synthetic_docs, synthetic_seed=synthetic_seed,
                             prefill=None if prefill == FRAME_DEFAULT else prefill)
-    with tempfile.TemporaryDirectory(prefix="basepersona-screen-") as scratch:
+    from .progress import sampling_progress
+
+    total = len(chosen) * setting.condition_count() * min(queries_limit, len(load_queries(queries))) * n
+    with tempfile.TemporaryDirectory(prefix="basepersona-screen-") as scratch, \
+            sampling_progress(console, total, "screening") as advance:
         results = run_screen(chosen, setting, model=model, backend_name=backend, n=n, limit=queries_limit,
                              queries=queries, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
-                             frames_dirs=tuple(frames_dirs), out=Path(out) if out else Path(scratch))
+                             frames_dirs=tuple(frames_dirs), out=Path(out) if out else Path(scratch),
+                             on_progress=advance)
     _print_screen(results)
     if json_path:
         Path(json_path).write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n", encoding="utf-8")
@@ -254,7 +273,8 @@ def screen(model, backend, frame_names, n, queries_limit, queries, scenario, sce
 
 def run_screen(chosen: Sequence[Frame], setting: ScreenSetting, *, model: str | None, backend_name: str, n: int,
                limit: int, queries: str | None, max_new_tokens: int, temperature: float, seed: int,
-               frames_dirs: tuple[str, ...], out: Path, backend: Any = None) -> list[FrameScreen]:
+               frames_dirs: tuple[str, ...], out: Path, backend: Any = None,
+               on_progress: Any = None) -> list[FrameScreen]:
     """Sample each frame with one loaded model (through the sample stage) and judge the turns."""
     from ..backends import SamplingParams, load_backend
     from ..judge.base import make_judge
@@ -277,7 +297,7 @@ def run_screen(chosen: Sequence[Frame], setting: ScreenSetting, *, model: str | 
                               sampling=SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens))
         folder = out / frame.name
         console.print(f"screening frame [bold]{frame.name}[/] …")
-        run_sampling(config, folder, resume=(folder / "manifest.json").exists(), backend=backend)
+        run_sampling(config, folder, resume=(folder / "manifest.json").exists(), backend=backend, on_progress=on_progress)
         samples = [{**s, "query": texts.get(s["query_id"])} for s in read_jsonl(folder / SAMPLES)]
         used = frame.default_prefill if setting.prefill is None else setting.prefill
         results.append(screen_samples(frame, samples, judge, prefill=used))

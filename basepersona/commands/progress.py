@@ -7,15 +7,17 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
 
 @contextmanager
 def sampling_progress(console: Console, total: int, label: str = "sampling") -> Iterator[Callable[[int, int], None]]:
-    """Yield ``advance(samples, tokens)``; the bar shows throughput since it started."""
+    """Yield ``advance(samples, tokens)``; the bar shows throughput since it started (tokens/s only
+    for work that generates tokens: a rules judge reads, it does not decode). The spinner shows the
+    process is alive while a backend decodes a whole batch before reporting any of it."""
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         console=console, transient=False,
     )
@@ -28,7 +30,8 @@ def sampling_progress(console: Console, total: int, label: str = "sampling") -> 
         tokens_seen += tokens
         elapsed = max(time.perf_counter() - started, 1e-9)
         done = progress.tasks[0].completed + samples
-        progress.update(task, advance=samples, rate=f"{done / elapsed:.2f} samples/s {tokens_seen / elapsed:.1f} tok/s")
+        rate = f"{done / elapsed:.2f} samples/s" + (f" {tokens_seen / elapsed:.1f} tok/s" if tokens_seen else "")
+        progress.update(task, advance=samples, rate=rate)
 
     with progress:
         yield advance

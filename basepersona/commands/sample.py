@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shlex
+import math
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +14,7 @@ from rich.table import Table
 from ..backends import BACKENDS, SamplingParams
 from ..backends.options import with_option_pairs
 from ..errors import UserError
+from ..redaction import recorded_command
 from ..models import DEFAULT_MODEL
 from ..sample import PreparedRun, SampleConfig, SamplingSummary, execute_run, prepare_run
 from .progress import sampling_progress
@@ -55,9 +56,12 @@ backend_options_flag = click.option(
          "-o concurrency=32, -o api_key_env=MY_KEY_VAR (see docs/BACKENDS.md).")
 
 
-def _machine_defaults(device: str) -> tuple[dict, str]:
+def _machine_defaults(device: str, backend: str) -> tuple[dict, str]:
+    from ..backends.checks import check_device
     from ..backends.transformers_loader import pick_device
 
+    if backend == "transformers":
+        check_device(device)
     resolved = pick_device(device)
     return (CPU_DEFAULTS, "CPU") if resolved == "cpu" else (GPU_DEFAULTS, resolved.upper())
 
@@ -105,7 +109,7 @@ def sample(frame, model, backend, options, queries, query_ids, limit, n, seed, t
     for name, value in (("--n", n), ("--max-new-tokens", max_new_tokens), ("--max-batch", max_batch)):
         if value is not None and value < 1:
             raise UserError(f"{name} must be at least 1 (got {value})")
-    defaults, machine = _machine_defaults(device)
+    defaults, machine = _machine_defaults(device, backend)
     chosen_limit = _parse_limit(limit)
     used_defaults = chosen_limit == "default" or n is None or max_new_tokens is None
     config = SampleConfig(
@@ -120,7 +124,7 @@ def sample(frame, model, backend, options, queries, query_ids, limit, n, seed, t
                                            "max_batch": max_batch}, options),
     )
     out_dir = out_dir or _default_out(frame, model)
-    command = "basepersona " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = recorded_command(sys.argv[1:])
     run = prepare_run(config, out_dir, resume=resume, announce=lambda m: console.print(f"[dim]{m}[/]"), command=command)
     _print_plan(run, machine, used_defaults and not resume)
     try:
@@ -134,6 +138,9 @@ def sample(frame, model, backend, options, queries, query_ids, limit, n, seed, t
 
 
 def _sampling(temperature: float, top_p: float, top_k: int, max_new_tokens: int) -> SamplingParams:
+    for name, value in (("--temperature", temperature), ("--top-p", top_p)):
+        if not math.isfinite(value):
+            raise UserError(f"{name} must be a finite number, not {value}")
     try:
         return SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens)
     except ValueError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from rich.table import Table
 
 from ..backends.options import parse_option_pairs
 from ..models import DEFAULT_MODEL
+from ..redaction import recorded_command
 from ..sample import SampleConfig
 from ..scoring import DEFAULT_CONTINUATIONS, DEFAULT_SCORE_PREFILL, run_scoring
 from .sample import _parse_limit, _parse_sets, backend_flag, backend_options_flag
@@ -48,7 +48,7 @@ def score(frame, model, backend, options, queries, query_ids, limit, scenario, s
                           prefill=prefill, queries=queries, query_ids=tuple(query_ids),
                           limit=None if chosen_limit == "default" else chosen_limit, shard=shard,
                           backend_options=parse_option_pairs(options))
-    command = "basepersona " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = recorded_command(sys.argv[1:])
     done = 0
 
     def advance(count: int) -> None:
