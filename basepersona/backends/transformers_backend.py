@@ -14,7 +14,7 @@ import copy
 import time
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -80,6 +80,8 @@ class TransformersBackend:
         self._prefix: tuple[tuple[int, ...], Any] | None = None  # (token ids, 1-row KV cache)
         self._logit_log: dict[tuple[int, int, int], tuple[torch.Tensor, int]] | None = None  # self-check only
         self.cache_argument = cache_argument(model)
+        # called with the number of tokens each decode step made, so progress moves inside a batch
+        self.on_decode_step: Callable[[int], None] | None = None
 
     # -- protocol ------------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
@@ -214,6 +216,8 @@ class TransformersBackend:
             if self.banned_ids is not None:
                 logits.index_fill_(-1, self.banned_ids, float("-inf"))
             chosen = choose_tokens(logits, params, [row.stream for row in active]).tolist()
+            if self.on_decode_step is not None:
+                self.on_decode_step(len(active))
             if self._logit_log is not None:
                 for row, row_logits, token in zip(active, logits, chosen):
                     self._logit_log[(row.request_index, row.seed_index, step)] = (row_logits.float().clone(), token)

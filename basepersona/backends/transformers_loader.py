@@ -9,6 +9,7 @@ import torch
 from ..errors import UserError
 from ..models import resolve_model
 from .base import ModelInfo
+from .checks import check_device
 from .decode_check import ensure_decode_path
 from .tokenizer_cache import load_tokenizer
 from .transformers_backend import TransformersBackend
@@ -53,6 +54,7 @@ def load_transformers_backend(
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our own progress display is the one users watch
+    check_device(device)  # here too, so judge/screen/score loads refuse a device torch cannot use
     resolved = resolve_model(model, announce)
     device = pick_device(device)
     torch_dtype = _pick_dtype(dtype, device)

@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..store import JsonlAppender, Run, read_jsonl, sample_fingerprint
 from .base import Judge
 from ..calls import BudgetExceeded
+from ..run_lock import lock_run
 
 # setting -> the command-line option that sets it (for the "resume with ..." hint)
 SETTING_OPTIONS = {"judge": "--judge", "judge_model": "--judge-model", "votes": "--votes", "af_threshold": "--af-threshold"}
@@ -91,6 +92,13 @@ def judge_run(run: Run, judge: Judge, *, batch_size: int = 64,
     """Label the samples this judge has not labelled yet, appending one batch at a time."""
     if batch_size < 1:
         raise UserError(f"batch size must be at least 1 (got {batch_size})")
+    # one writer per run: a second judge (another terminal, a requeued job) would label the same samples twice
+    with lock_run(run.path, "judge", command=f"judge {label_set(judge)}", announce=lambda message: None):
+        return _judge_unlabelled(run, judge, batch_size, on_progress)
+
+
+def _judge_unlabelled(run: Run, judge: Judge, batch_size: int,
+                      on_progress: Callable[[int], None] | None) -> JudgeSummary:
     path = run.labels_path(label_set(judge))
     done = existing_labels(run, judge)
     todo = attach_queries(run, [s for s in run.samples if s["id"] not in done])
