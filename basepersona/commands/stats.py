@@ -32,13 +32,38 @@ def _analysis_options(command):
         click.option("--perm", "n_perm", type=click.IntRange(100, 100_000), default=2000, show_default=True,
                      help="Sign-flip permutations for differences in gaps."),
         click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--strict", is_flag=True, help="Refuse runs whose settings differ in anything besides the "
+                     "compared factors (model, frame, variant), instead of noting it."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def _analyse(runs, judge, method, training, unmonitored, judge_accuracy, confidence, n_boot, n_perm, seed):
+def _run_notes(runs, manifests, strict: bool) -> list[str]:
+    """What a reader must know about the runs themselves: unfinished ones, and designs that differ
+    in more than the compared factors (e.g. a tag-prefill 32-token run against a basic-prefill 40-token one)."""
+    from ..completeness import run_completeness
+    from ..store import settings_mismatch
+
+    notes = []
+    for path in runs:
+        try:
+            notes.append(f"{path}: {run_completeness(path).describe()}")
+        except (UserError, KeyError, TypeError, ValueError):
+            notes.append(f"{path}: completeness unknown (its manifest does not say what the run calls for)")
+    differing = settings_mismatch([manifest.get("settings", {}) for manifest in manifests]) if len(runs) > 1 else []
+    if differing:
+        message = ("the runs differ in settings besides model, frame and variant: " + ", ".join(differing)
+                   + "; differences between them mix those settings with the compared factor")
+        if strict:
+            raise UserError(message + " (refused under --strict)")
+        notes.append(message)
+    return notes
+
+
+def _analyse(runs, judge, method, training, unmonitored, judge_accuracy, confidence, n_boot, n_perm, seed,
+             strict=False):
     import json
 
     from ..stats.analysis import analyse
@@ -47,9 +72,10 @@ def _analyse(runs, judge, method, training, unmonitored, judge_accuracy, confide
 
     if len({p.resolve() for p in runs}) != len(runs):
         raise UserError("the same run is named twice")
-    tables, choices = [], []
+    tables, choices, manifests = [], [], []
     for path in runs:
         run = open_run(path)
+        manifests.append(run.manifest)
         scored = read_choices(path, run.manifest)
         if scored is not None:
             choices.append(scored)
@@ -62,8 +88,14 @@ def _analyse(runs, judge, method, training, unmonitored, judge_accuracy, confide
             accuracy = json.loads(judge_accuracy.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise UserError(f"cannot read --judge-accuracy {judge_accuracy}: {exc}") from None
-    return analyse(tables, method=method, training=training, unmonitored=unmonitored, accuracy=accuracy,
-                   n_boot=n_boot, n_perm=n_perm, seed=seed, confidence=confidence, choices=choices)
+        if not isinstance(accuracy, dict) or not accuracy:
+            raise UserError(f"--judge-accuracy {judge_accuracy} holds no judge accuracy; give the JSON written "
+                            "by `basepersona judge validate --out` (or {sensitivity, specificity, n_pos, n_neg})")
+    run_notes = _run_notes(runs, manifests, strict)
+    analysis = analyse(tables, method=method, training=training, unmonitored=unmonitored, accuracy=accuracy,
+                       n_boot=n_boot, n_perm=n_perm, seed=seed, confidence=confidence, choices=choices)
+    analysis.notes[:0] = run_notes
+    return analysis
 
 
 @click.command("compare")
