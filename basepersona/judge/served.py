@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -42,7 +42,7 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def llamacpp_server(gguf: Path, alias: str, log_path: Path, *, n_ctx: int = 4096, threads: int = 1,
-                    wait_s: float = 240) -> Iterator[str]:
+                    wait_s: float = 240, extra_args: Sequence[str] = ()) -> Iterator[str]:
     """Serve ``gguf`` as ``alias`` on a free loopback port; yield its /v1 URL; stop it afterwards."""
     if importlib.util.find_spec("llama_cpp") is None:
         raise ServerUnavailable('llama-cpp-python is not installed (pip install "llama-cpp-python[server]")')
@@ -50,7 +50,7 @@ def llamacpp_server(gguf: Path, alias: str, log_path: Path, *, n_ctx: int = 4096
     log = log_path.open("wb")
     process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", alias,
                                 "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
-                                "--n_threads", str(threads)], stdout=log, stderr=subprocess.STDOUT)
+                                "--n_threads", str(threads), *extra_args], stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + wait_s
