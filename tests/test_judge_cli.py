@@ -121,3 +121,11 @@ def test_llm_judge_end_to_end_on_a_tiny_random_chat_model_is_all_unscored(tmp_pa
     assert len(labels) == 2
     assert all(r["persona"] is None and r["af"] is None and r["unscored_votes"] == 2 for r in labels.values())
     assert "2 sample(s) unscored" in result.output
+
+
+def test_judge_help_lists_the_options_of_judge_run(capsys):
+    from cli_helpers import run_cli
+
+    code, out, _ = run_cli(capsys, "judge", "--help")
+    assert code == 0
+    assert "Options of judge RUN" in out and "--judge" in out and "--votes" in out

@@ -78,6 +78,9 @@ def test_study_samples_judges_reports_and_resumes(tmp_path, capsys):
     ('base_model = "b"\nchat_model = "c"\nframes = ["chatlog"]\njudge = "llm"\njudge_model = "j"\n'
      'af_threshold = 1.5\n', "af_threshold must be a share"),
     ('base_model = "b\n', "not valid TOML"),
+    ('base_model = "b"\nchat_model = "c"\nframes = ["chatlog"]\nlimit = "abc"\n', "limit must be a whole number"),
+    ('base_model = "b"\nchat_model = "c"\nframes = ["chatlog"]\nn = true\n', "n must be a whole number"),
+    ('base_model = "b"\nchat_model = "c"\nframes = ["chatlog"]\ntemperature = "hot"\n', "temperature must be a number"),
 ])
 def test_bad_study_files_are_explained(tmp_path, content, message):
     path = tmp_path / "bad.toml"

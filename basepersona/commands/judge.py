@@ -27,6 +27,16 @@ class _RunByDefault(click.Group):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Also list `judge RUN`'s own options (--judge, --votes, ...): they live on the run subcommand,
+        and `judge --help` is where people look for them."""
+        super().format_help(ctx, formatter)
+        run = self.commands["run"]
+        run_ctx = click.Context(run, info_name="run", parent=ctx)
+        rows = [record for param in run.get_params(run_ctx) if (record := param.get_help_record(run_ctx))]
+        with formatter.section("Options of judge RUN (the same as judge run RUN)"):
+            formatter.write_dl(rows)
+
 
 def _judge_options(command):
     """Options shared by judging a run and validating a judge."""

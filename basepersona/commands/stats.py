@@ -199,7 +199,16 @@ def plan(gap, target_power, icc, samples, queries, rate, pair_corr, alpha, did, 
 @click.option("--boot", "n_boot", type=click.IntRange(100, 100_000), default=2000, show_default=True)
 @click.option("--perm", "n_perm", type=click.IntRange(100, 100_000), default=2000, show_default=True)
 def study(study_file, n_boot, n_perm):
-    """Sample, judge and report a base model and its chat model as one TOML describes (resumable)."""
+    """Sample, judge and report a base model and its chat model as one TOML describes (resumable).
+
+    \b
+    STUDY_FILE names base_model, chat_model and frames; optional keys: out, chat_frame, variants
+    (a list of tables of scenario switches), backend, backend_options, queries, limit, n, seed,
+    temperature, max_new_tokens, judge ("rules" or "llm" with judge_model, votes, af_threshold).
+    A commented example: docs/study.example.toml in the source tree.
+    \b
+    Example:  basepersona study my-study.toml
+    """
     from ..stats.study import load_study, run_study
 
     plan = load_study(study_file)

@@ -81,6 +81,7 @@ def load_study(path: str | Path) -> Study:
     missing = [key for key in ("base_model", "chat_model", "frames") if not raw.get(key)]
     if missing:
         raise UserError(f"{path}: missing {', '.join(missing)} (a study names base_model, chat_model and frames)")
+    _check_types(path, raw)
     _check_judge(path, raw)
     variants = raw.get("variants", [{}])
     if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
@@ -93,6 +94,24 @@ def load_study(path: str | Path) -> Study:
                                    "max_new_tokens", "backend_options", *LLM_JUDGE_KEYS) if k in raw}
     return Study(out=out, base_model=raw["base_model"], chat_model=raw["chat_model"], frames=[str(f) for f in frames],
                  variants=[{str(k): str(v) for k, v in variant.items()} for variant in variants], **options)
+
+
+# key -> (accepted TOML types, what to write); bool is excluded from numbers on purpose (TOML true is not 1)
+_SCALAR_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "limit": ((int,), "a whole number of queries"), "n": ((int,), "a whole number of samples"),
+    "seed": ((int,), "a whole number"), "max_new_tokens": ((int,), "a whole number of tokens"),
+    "votes": ((int,), "a whole number of votes"), "temperature": ((int, float), "a number"),
+    "af_threshold": ((int, float), "a number between 0 and 1"), "backend": ((str,), "a backend name"),
+    "queries": ((str,), "a query file path"), "chat_frame": ((str,), "a frame name"),
+    "judge_model": ((str,), "a model name"), "judge_backend": ((str,), "a backend name"), "out": ((str,), "a folder"),
+}
+
+
+def _check_types(path: Path, raw: dict[str, Any]) -> None:
+    """A wrongly typed value is named with what to write, before any sampling starts."""
+    for key, (types, what) in _SCALAR_TYPES.items():
+        if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], types)):
+            raise UserError(f"{path}: {key} must be {what}, not {raw[key]!r}")
 
 
 def _check_judge(path: Path, raw: dict[str, Any]) -> None:
