@@ -44,7 +44,7 @@ def p_text(value: Any) -> str:
 
 def _run_label(row: dict[str, Any]) -> str:
     variant = "" if row.get("variant") in (None, "default") else f" [{row['variant']}]"
-    return f"{row['model']} ({row['model_kind']}) {row['frame']}{variant}"
+    return f"{row['model']} ({row['model_kind']}) {row['frame']}{variant}{row.get('run_suffix', '')}"
 
 
 def _pooled_label(row: dict[str, Any]) -> str:

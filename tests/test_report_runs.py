@@ -55,3 +55,11 @@ def test_an_empty_judge_accuracy_file_is_an_error_not_ignored(tmp_path, capsys, 
     accuracy.write_text(content, encoding="utf-8")
     code, _, err = run_cli(capsys, "report", str(run), "--judge-accuracy", str(accuracy))
     assert code == 2 and "holds no judge accuracy" in err
+
+
+def test_two_runs_of_the_same_model_and_frame_get_rows_of_their_own(tmp_path, capsys):
+    first, second = _run(tmp_path / "seed1", seed=1), _run(tmp_path / "seed2", seed=2)
+    code, out, _ = run_cli(capsys, "report", str(first), str(second), "--format", "md")
+    text = " ".join(out.split())
+    assert code == 0
+    assert "chatlog (seed1)" in text and "chatlog (seed2)" in text

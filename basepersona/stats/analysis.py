@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
 import numpy as np
@@ -166,6 +168,7 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
                                       "n_boot": n_boot, "n_perm": n_perm, "seed": seed},
                             runs=[c.identity() for c in choices], notes=[note for c in choices for note in c.notes])
         _add_choices(analysis, choices, n_boot=n_boot, n_perm=n_perm, seed=seed)
+        _tell_apart(analysis)
         return analysis
     notes = [note for t in tables for note in t.notes]
     for table in tables:
@@ -229,7 +232,24 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
     if accuracy:
         _correct(analysis, accuracy, confidence)
     _add_choices(analysis, choices, n_boot=n_boot, n_perm=n_perm, seed=seed)
+    _tell_apart(analysis)
     return analysis
+
+
+def _tell_apart(analysis: Analysis) -> None:
+    """Runs that share model, frame and variant (two seeds, a rerun) would print identical row labels,
+    and tables keyed by label would merge them: their rows get the run folder's name as ``run_suffix``."""
+    key = lambda row: (row.get("model"), row.get("model_kind"), row.get("frame"), row.get("variant"))  # noqa: E731
+    counts = Counter(key(row) for row in analysis.runs)
+    suffix = {row["run"]: f" ({Path(row['run']).name})" if counts[key(row)] > 1 else "" for row in analysis.runs}
+    for rows in (analysis.runs, analysis.rates, analysis.categories, analysis.gaps, analysis.gaps_unconditional,
+                 analysis.corrected, analysis.choices, analysis.choice_gaps):
+        for row in rows:
+            row["run_suffix"] = suffix.get(row.get("run"), "")
+    for rows in (analysis.comparisons, analysis.comparisons_unconditional, analysis.choice_comparisons):
+        for row in rows:
+            row["first_label"] += suffix.get(row["first"], "")
+            row["second_label"] += suffix.get(row["second"], "")
 
 
 def _add_choices(analysis: Analysis, choices: Sequence[ChoiceRun], *, n_boot: int, n_perm: int, seed: int) -> None:
