@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy
+from packaging.version import Version
 from scipy import optimize, sparse, special, stats
 from statsmodels.api import OLS
 from statsmodels.stats.proportion import proportion_confint
@@ -346,6 +348,8 @@ def test_some_rule_meets_the_band_at_every_icc(p, n_queries, m):
     assert not np.any(np.all((runs >= 0.93) & (runs <= 0.97), axis=0))
 
 
+@pytest.mark.skipif(Version(scipy.__version__) < Version("1.17"),
+                    reason="the HiGHS of scipy < 1.17 does not finish this MILP in 10 minutes (1.17 takes seconds)")
 def test_one_interval_rule_meets_the_band_at_every_icc_over_a_grid_of_rates():
     """10 queries x 10 samples, p = 0.01, 0.02, ..., 0.4 and ICC 0, 0.1, 0.3 at once (120 cells, 0.930-0.970 each).
 
@@ -368,6 +372,7 @@ def test_one_interval_rule_meets_the_band_at_every_icc_over_a_grid_of_rates():
                                        optimize.LinearConstraint(starts, 0, np.inf),
                                        optimize.LinearConstraint(one_run, 0, 1)],
                           options={"time_limit": 60})
+    assert found.success, found.message
     rule = np.round(found.x[:cells * size]).reshape(cells, size)
     covered = np.einsum("lis,ls->li", tables, rule)
     assert np.all((covered >= 0.93) & (covered <= 0.97))

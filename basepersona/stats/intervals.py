@@ -31,6 +31,8 @@ def wilson_with_quantile(successes, n, quantile) -> tuple[np.ndarray, np.ndarray
         centre = (p + z2 / (2 * n)) / (1 + z2 / n)
         half = np.sqrt(z2) / (1 + z2 / n) * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
     low, high = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    # the bound at a boundary count is exactly 0 (or 1); rounding left 3e-17 with some numpy builds
+    low, high = np.where(successes <= 0, 0.0, low), np.where(successes >= n, 1.0, high)
     empty = n <= 0
     return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
