@@ -59,9 +59,9 @@ class SampleConfig:
 
     def __post_init__(self) -> None:
         if self.n < 1:
-            raise UserError(f"--n must be at least 1 (got {self.n})")
+            raise UserError(f"n (samples per query and condition; --n) must be at least 1 (got {self.n})")
         if self.limit is not None and self.limit < 1:
-            raise UserError(f"--limit must be at least 1 (got {self.limit})")
+            raise UserError(f"limit (queries to use; --limit) must be at least 1 (got {self.limit})")
         parse_shard(self.shard)  # fail early on a malformed value
 
 

@@ -38,7 +38,7 @@ def test_sample_on_tiny_model_then_resume(tiny_base_dir, tmp_path, capsys):
     (["--frame", "nope"], "known frames: ama,"),
     (["--n", "0"], "--n must be at least 1"),
     (["--n", "-3"], "--n must be at least 1"),
-    (["--limit", "0"], "--limit must be at least 1"),
+    (["--limit", "0"], "--limit) must be at least 1"),
     (["--limit", "lots"], "--limit takes a number"),
     (["--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
     (["--top-p", "0"], "top_p"),

@@ -158,7 +158,7 @@ class LLMJudge:
                  max_new_tokens: int = 768, seed: int = 0, model_name: str | None = None,
                  cache: CallCache | None = None, ledger: Ledger | None = None):
         if votes < 1:
-            raise UserError(f"--votes must be at least 1 (got {votes})")
+            raise UserError(f"votes (LLM-judge votes per sample; --votes) must be at least 1 (got {votes})")
         if not 0 < threshold <= 1:
             raise UserError(f"the AF vote threshold must be in (0, 1] (got {threshold})")
         if not backend.info.has_chat_template:
