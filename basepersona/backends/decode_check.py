@@ -52,14 +52,15 @@ def ensure_decode_path(backend: Any, announce: Callable[[str], None] = print, ve
     if verify not in VERIFY_MODES:
         raise UserError(f"verify_decode={verify!r} is not a mode; use one of: {', '.join(VERIFY_MODES)}")
     version, tested = transformers.__version__, tested_range("transformers") or "unknown"
-    if verify == "never" or (verify == "auto" and inside_tested_range("transformers", version)):
+    inside = inside_tested_range("transformers", version)
+    if verify == "never" or (verify == "auto" and inside):
         return
     fast_problem, plain_problem = backend.decode_path_problems()
     if plain_problem is not None:
         raise UserError(f"transformers {version} cannot decode with basepersona ({plain_problem}); "
                         f"install a tested version: pip install 'transformers{tested}'")
     if fast_problem is None:
-        if not inside_tested_range("transformers", version):
+        if not inside:
             announce(f"note: transformers {version} is outside basepersona's tested range ({tested}); "
                      "the fast sampler's self-check passed")
         return
