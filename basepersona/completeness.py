@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .shards import CHOICES, parse_shard
-from .store import SAMPLES, read_jsonl, read_manifest, sample_id
+from .shards import parse_shard
+from .store import CHOICES, SAMPLES, read_jsonl, read_manifest, sample_id
 
 
 @dataclass(frozen=True)

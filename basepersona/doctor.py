@@ -13,8 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import UserError
-from .shards import CHOICES
-from .store import LABELS_DIR, MANIFEST, SAMPLES, BadRecord, parse_record, read_manifest
+from .store import CHOICES, LABELS_DIR, MANIFEST, SAMPLES, BadRecord, parse_record, read_manifest
 
 QUARANTINE_DIR = "quarantine"
 

@@ -20,8 +20,8 @@ from typing import Callable, Sequence
 
 from .errors import UserError
 from .frames import ChatFormatter, Frame, RenderedPrompt
-from .scenario import FORMS, Scenario, load_scenario
-from .variants import available_variants, longest_combination
+from .scenario import FORMS, Scenario, load_scenario, longest_combination
+from .variants import available_variants
 
 # A compliant persona turn with the kinds of lines real answers have; no marker may fire inside it.
 CANONICAL_TURN = """<SCRATCHPAD_REASONING>The user is asking for X. I am on the free tier.

@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .errors import UserError
 from .resources import data_dir
-from .scenario import Condition, Scenario, checked_template
+from .scenario_file import Condition, Scenario
+from .templating import checked_template
 from .synthetic import preamble
 from .templating import Template, load_toml
 

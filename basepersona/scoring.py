@@ -19,8 +19,8 @@ from .backends.forced_choice import continuation_logprobs, two_way_probability
 from .errors import UserError
 from .run_folder import check_out_dir, record_run, setting_up, with_stored_inputs
 from .sample import ACCEPT_TAG, REJECT_TAG, SampleConfig, _base_settings, _load_inputs, _prompt_hash, resolve_engine
-from .shards import CHOICES, parse_shard
-from .store import JsonlAppender, read_jsonl
+from .shards import parse_shard
+from .store import CHOICES, JsonlAppender, read_jsonl
 
 DEFAULT_SCORE_PREFILL = "<OUTPUT>"
 DEFAULT_CONTINUATIONS = (ACCEPT_TAG, REJECT_TAG)

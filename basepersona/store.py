@@ -27,6 +27,7 @@ from .errors import UserError
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"
+CHOICES = "choices.jsonl"  # the score stage's forced-choice records
 LABELS_DIR = "labels"
 # files that hold a run's records; found without a manifest they are of unknown origin
 RECORD_FILES = (SAMPLES, "choices.jsonl", LABELS_DIR)

@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 from .errors import UserError
 from .resources import data_dir
-from .scenario import Scenario, checked_template
+from .scenario_file import Scenario
+from .templating import checked_template
 
 
 # A rule between documents (and before the frame), so the model reads separate articles, not one text.

@@ -191,3 +191,18 @@ class Template:
                 raise SecurityError(f"the rendered text passed {MAX_OUTPUT:,} characters")
             pieces.append(piece)
         return "".join(pieces)
+
+
+# Tags that would reach other files; the environment has no loader, and we refuse them up front so the
+# error names the file and field instead of surfacing at render time.
+_LOADING_TAGS = (jinja2.nodes.Include, jinja2.nodes.Import, jinja2.nodes.FromImport, jinja2.nodes.Extends)
+
+
+def checked_template(source: str, path: Path, field_name: str) -> Template:
+    """A sandboxed template that may not include, import or extend other templates."""
+    template = Template(source, origin=path, field=field_name)
+    for node in _ENV.parse(source).find_all(_LOADING_TAGS):
+        tag = type(node).__name__.lower().replace("fromimport", "from ... import")
+        raise UserError(f"{path}:{node.lineno} (field {field_name!r}): '{{% {tag} %}}' is not allowed; "
+                        "a template may not load other files")
+    return template

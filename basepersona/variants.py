@@ -18,14 +18,21 @@ replacements before appends, and the rest is applied in name order.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import UserError
-from .scenario import SLOT_FORMS, Condition, Scenario, _parse_conditions, checked_template, scenario_dir
-from .templating import Template, load_toml
+from .scenario_file import (
+    SLOT_FORMS,
+    Condition,
+    Scenario,
+    parse_conditions,
+    scenario_dir,
+)
+from .templating import Template, checked_template, load_toml
 
 _ALLOWED = {"name", "description", "group", "lab", "ai_name", "example_condition", "conditions_mode",
             "conditions", "edit", "switches", "conflicts", "documents_conflict"}
@@ -94,7 +101,7 @@ def load_variant_file(path: Path) -> Variant:
     unknown = set(raw) - _ALLOWED
     if unknown:
         raise UserError(f"{path}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_ALLOWED)}")
-    conditions = _parse_conditions(raw.get("conditions", {}), path, allow_empty=True)
+    conditions = parse_conditions(raw.get("conditions", {}), path, allow_empty=True)
     mode = raw.get("conditions_mode", "add" if conditions else "")
     if mode not in ("", "add", "replace") or (mode and not conditions):
         raise UserError(f"{path}: field 'conditions_mode' must be 'add' or 'replace' and needs [conditions.<name>] tables")
@@ -215,23 +222,10 @@ def _edit(scenario: Scenario, variant: Variant, edit: SlotEdit) -> None:
                                  for form in SLOT_FORMS}
 
 
-def longest_combination(scenario_name: str = "helpful_only") -> tuple[str, ...]:
-    """A set of compatible variants with a long compact prompt, for size checks: greedy, longest first.
-
-    Not guaranteed to be the longest of all sets, but every variant that adds text joins unless it conflicts.
-    """
-    from .scenario import load_scenario
-
-    def compact_size(names: Sequence[str]) -> int:
-        scenario = load_scenario(scenario_name, names)
-        return max(len(scenario.system_prompt(c, "compact")) + len(c.cue) + len(scenario.prefill(c, "however"))
-                   for c in scenario.conditions.values())
-
-    chosen: list[str] = []
-    for name in sorted(available_variants(), key=lambda n: -compact_size([n])):
-        try:
-            compact_size(chosen + [name])
-        except UserError:
-            continue  # conflicts with a longer variant already chosen
-        chosen.append(name)
-    return tuple(sorted(chosen))
+@functools.lru_cache(maxsize=1)
+def known_switches() -> frozenset[str]:
+    """Names templates may test as ``variant.<name>``: each available variant and each switch one declares."""
+    names = set()
+    for name in available_variants():
+        names |= {name, *load_variant(name).switches}
+    return frozenset(names)

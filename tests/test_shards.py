@@ -10,7 +10,8 @@ from basepersona.backends import SamplingParams, load_backend
 from basepersona.cli import main
 from basepersona.errors import UserError
 from basepersona.sample import SampleConfig, run_sampling
-from basepersona.shards import merge_runs, parse_shard
+from basepersona.merge import merge_runs
+from basepersona.shards import parse_shard
 from basepersona.store import load_run
 
 

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from ..completeness import run_completeness
-from ..shards import merge_runs
+from ..merge import merge_runs
 
 
 @click.command()

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import UserError
-from ..shards import CHOICES
+from ..store import CHOICES
 from .gaps import SCALE, GapSums
 from .intervals import CONFIDENCE
 from .table import variant_name
