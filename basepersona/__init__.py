@@ -11,7 +11,7 @@ The public library API, importable from the package itself. Names load on first 
     labels = bp.make_judge("rules").judge(records)                   # persona / compliance / AF labels
     print(bp.gap(records, labels, outcome="compliance"))             # query-clustered paired gap
 
-Runs on disk: ``run_sampling(SampleConfig(...), out_dir)``, ``load_run``, ``judge_run``.
+Runs on disk: ``run_sampling(SampleConfig.build(...), out_dir)``, ``load_run``, ``judge_run``.
 A complete example: docs/library_example.py.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__
 
 _EXPORTS = {
     # design and records
@@ -37,7 +37,7 @@ _EXPORTS = {
     "Backend": "basepersona.backends.base",
     "load_backend": "basepersona.backends",
     # judging
-    "make_judge": "basepersona.judge.base",
+    "make_judge": "basepersona.judge.registry",
     "Judge": "basepersona.judge.base",
     "Label": "basepersona.judge.base",
     "judge_run": "basepersona.judge.run",
@@ -67,7 +67,8 @@ if TYPE_CHECKING:  # type checkers see the real names; at runtime they load lazi
     from .design import Design, DesignPrompt, completion_record, render_design
     from .errors import UserError
     from .frames import FrameLibrary
-    from .judge.base import Judge, Label, make_judge
+    from .judge.base import Judge, Label
+    from .judge.registry import make_judge
     from .judge.run import judge_run
     from .queries import load_queries
     from .results import gap, rate, results_table

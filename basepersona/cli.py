@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from . import __version__
+from .version import __version__
 from .errors import UserError
 
 # "module:attribute" of each stage's click command or group, imported when the CLI starts.

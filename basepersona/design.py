@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .frames import ChatFormatter, Frame, RenderedPrompt, cut_turn
 from .queries import Query
+from .run_config import RunDesign, design_settings, load_design, split_options
 from .scenario import Condition, Scenario
 from .store import sample_id
 
@@ -116,31 +117,31 @@ def render_prompt(frame: Frame, scenario: Scenario, condition: Condition, query:
                         rendered.prefill, rendered.stop, rendered.turn_end)
 
 
-def render_design(config: SampleConfig | None = None, *, chat_formatter: ChatFormatter | None = None, **settings: Any) -> Design:
+def render_design(design: RunDesign | SampleConfig | None = None, *, chat_formatter: ChatFormatter | None = None,
+                  **settings: Any) -> Design:
     """Render every (condition, query) prompt of a design; no model is loaded and nothing is written.
 
-    Pass a :class:`basepersona.SampleConfig`, or its fields as keywords (``frame="forum"``,
-    ``scenario="helpful_only"``, ``variants=(...)``, ``conditions=(...)``, ``queries=PATH``, ``limit=5``,
-    ``prefill="tag"``, ``scenario_form="compact"``, ``synthetic_docs=3`` ...). Chat frames need a model's
-    chat template to become text: pass ``chat_formatter`` (e.g. ``backend.chat_prompt``) or use each
-    prompt's ``messages``. Raises :class:`basepersona.UserError` for an unknown frame, scenario, condition
-    or query id, naming what exists.
+    Pass a :class:`basepersona.RunDesign` (or a ``SampleConfig``, whose design is used), or the design's
+    fields as keywords (``frame="forum"``, ``scenario="helpful_only"``, ``variants=(...)``,
+    ``conditions=(...)``, ``queries=PATH``, ``limit=5``, ``prefill="tag"``, ``scenario_form="compact"``,
+    ``synthetic_docs=3`` ...); keywords given with a design change those fields. Chat frames need a
+    model's chat template to become text: pass ``chat_formatter`` (e.g. ``backend.chat_prompt``) or use
+    each prompt's ``messages``. Raises :class:`basepersona.UserError` for an unknown frame, scenario,
+    condition or query id, naming what exists.
     """
-    from .sample import SampleConfig, _base_settings, _documents, _load_inputs
-
-    if config is None:
-        config = SampleConfig(**settings)
-    elif settings:
-        config = replace(config, **settings)
-    scenario, frame, query_set, conditions = _load_inputs(config)
-    documents = _documents(config).texts(scenario)
-    prompts = tuple(render_prompt(frame, scenario, condition, query, form=config.scenario_form,
-                                  prefill=config.prefill, documents=documents, chat_formatter=chat_formatter)
-                    for query in query_set.queries for condition in conditions)
-    run_settings = _base_settings(config, scenario, frame, query_set, conditions)
-    for key in ("model", "backend", "shard"):  # the design does not depend on them
-        run_settings.pop(key, None)
-    return Design(frame.name, frame.kind, scenario.name, tuple(c.name for c in conditions), prompts, run_settings)
+    if design is None:  # a sampling config's keywords are accepted too; only the design's matter here
+        design = split_options(settings, ("n", "seed", "sampling", "continuations"))[0]
+    else:
+        design = replace(getattr(design, "design", design), **settings)  # a stage config carries its design
+    inputs = load_design(design)
+    documents = design.documents().texts(inputs.scenario)
+    prompts = tuple(render_prompt(inputs.frame, inputs.scenario, condition, query, form=design.scenario_form,
+                                  prefill=design.prefill, documents=documents, chat_formatter=chat_formatter)
+                    for query in inputs.query_set.queries for condition in inputs.conditions)
+    run_settings = design_settings(design, inputs)
+    run_settings.pop("shard", None)  # the design's prompts do not depend on it
+    return Design(inputs.frame.name, inputs.frame.kind, inputs.scenario.name, tuple(c.name for c in inputs.conditions),
+                  prompts, run_settings)
 
 
 def completion_record(prompt: DesignPrompt, continuation: str, *, sample_index: int = 0, seed: int | None = None,

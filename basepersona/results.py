@@ -15,7 +15,7 @@ from .errors import UserError
 from .judge.base import Label
 from .stats.gaps import Difference, gap_sums, paired_gap
 from .stats.intervals import CONFIDENCE, Proportion, proportion
-from .stats.records import LABEL_FIELDS, Columns, _token
+from .stats.records import LABEL_FIELDS, Columns, label_token
 from .stats.table import OUTCOMES, RunTable, build_table
 
 LabelLike = Union[Label, Mapping[str, Any]]
@@ -41,7 +41,7 @@ def _label_columns(labels: Sequence[Mapping[str, Any]], by_id: Mapping[str, Mapp
                         "pass the records the labels were made from")
     samples = [by_id[label["id"]] for label in labels]
     base = _record_columns(samples)
-    tokens = {name: np.array([_token(name, label.get(name)) for label in labels], dtype="S8") for name in LABEL_FIELDS}
+    tokens = {name: np.array([label_token(name, label.get(name)) for label in labels], dtype="S8") for name in LABEL_FIELDS}
     return Columns(base.condition, base.query, base.index, tokens)
 
 

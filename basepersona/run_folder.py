@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
@@ -20,7 +19,6 @@ from .store import MANIFEST, disk_full, engine_settings, foreign_records, read_m
 
 if TYPE_CHECKING:
     from .frames import Frame
-    from .sample import SampleConfig
     from .scenario import Scenario
 
 
@@ -40,9 +38,9 @@ def template_files(variants: Sequence[str], scenario: Scenario, frame: Frame) ->
 INPUTS_DIR = "inputs"  # the run's own copies of its frame, scenario and variant files
 
 
-def store_inputs(out_dir: Path, config: SampleConfig, scenario: Scenario, frame: Frame) -> None:
+def store_inputs(out_dir: Path, variants: Sequence[str], scenario: Scenario, frame: Frame) -> None:
     """Copy the input files into the run, so that it can be shared or resumed without them."""
-    for kind, paths in input_files(config.variants, scenario, frame).items():
+    for kind, paths in input_files(variants, scenario, frame).items():
         for path in paths:
             target = out_dir / INPUTS_DIR / kind / path.name
             if target.exists():
@@ -56,21 +54,6 @@ def store_inputs(out_dir: Path, config: SampleConfig, scenario: Scenario, frame:
                     raise
                 raise UserError(f"cannot copy {path.name} into {target.parent}: {exc.strerror} (disk full or file-size "
                                 "limit); no samples were drawn yet; free some space and run the command again") from None
-
-
-def with_stored_inputs(config: SampleConfig, out_dir: Path) -> SampleConfig:
-    """On resume, the run's stored copies stand in for frame, scenario and variants of the same name
-    (the settings check still compares their hashes with the run's)."""
-    folder = Path(out_dir) / INPUTS_DIR
-
-    def stored(kind: str, spec: str) -> str:
-        copy = folder / kind / f"{Path(spec).stem}.toml"
-        return str(copy) if copy.is_file() else spec
-
-    frame = stored("frame", config.frame)
-    return replace(config, frame=frame, scenario=stored("scenario", config.scenario),
-                   variants=tuple(stored("variants", spec) for spec in config.variants),
-                   frames_dirs=() if frame != config.frame else config.frames_dirs)
 
 
 def check_out_dir(out_dir: Path, resume: bool, stage: str = "sample", command: str = "",
@@ -116,12 +99,12 @@ def setting_up(out_dir: Path, existing: dict[str, Any] | None, lock: RunLock) ->
         raise
 
 
-def record_run(out_dir: Path, new_manifest: dict[str, Any] | None, config: SampleConfig, scenario: Scenario,
+def record_run(out_dir: Path, new_manifest: dict[str, Any] | None, variants: Sequence[str], scenario: Scenario,
                frame: Frame) -> None:
     """Write a new run's manifest, and keep copies of the input files in every run."""
     if new_manifest is not None:
         write_manifest(out_dir, new_manifest)
-    store_inputs(out_dir, config, scenario, frame)
+    store_inputs(out_dir, variants, scenario, frame)
 
 
 def remove_if_unused(out_dir: Path) -> None:

@@ -5,64 +5,50 @@ The Python entry point is :func:`run_sampling`; the CLI's ``basepersona sample``
 
 from __future__ import annotations
 
-import hashlib
-import platform
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import __version__
-from .backends import Backend, SampleRequest, SamplingParams, load_backend
-from .backends.checks import check_context, check_device
+from .backends import Backend, SampleRequest, SamplingParams
+from .backends.checks import check_context
+from .design import prompt_hash
 from .errors import UserError
-from .frames import Frame, FrameLibrary, RenderedPrompt, cut_turn
-from .queries import Query, QuerySet, load_queries
-from .scenario import Condition, Scenario, check_override_keys, load_scenario
+from .frames import ChatFormatter, Frame, RenderedPrompt, cut_turn
+from .queries import Query, QuerySet
+from .run_config import (DesignInputs, EngineConfig, RunDesign, design_settings, engine_settings_of, load_design,
+                         split_options, with_stored_inputs)
+from .run_open import loaded_model, open_run
+from .scenario import Condition, Scenario
+from .scenario_file import ACCEPT_TAG, REJECT_TAG
 from .shards import parse_shard
-from .run_folder import (check_out_dir, check_requested_engine, check_resumed_engine, record_run, setting_up,
-                         template_files, with_stored_inputs)
 from .run_lock import RunLock
-from .store import SAMPLES, JsonlAppender, read_jsonl, sample_id, settings_difference
-from .synthetic import DocumentSelection
-from .synthetic import select as select_documents
+from .store import SAMPLES, JsonlAppender, read_jsonl, sample_id
 
-ACCEPT_TAG = "<request_fully_accepted/>"
-REJECT_TAG = "<rejected/>"
 
 
 @dataclass
 class SampleConfig:
-    """Everything that defines a sampling run (what --resume checks) plus how to load the model."""
+    """A sampling run: the design (which prompts), the engine (which model) and how many samples to draw.
 
-    model: str | None = None  # None = the embedded default
-    backend: str = "transformers"
-    frame: str = "chatlog"
-    frames_dirs: tuple[str, ...] = ()
-    scenario: str = "helpful_only"
-    scenario_form: str = "full"
-    overrides: dict[str, str] = field(default_factory=dict)  # lab=..., ai_name=..., variant switches
-    variants: tuple[str, ...] = ()  # scenario variants (corpora/scenarios/variants), combinable
-    synthetic_docs: int = 0  # prepend k synthetic documents (the implicit-information setting)
-    synthetic_seed: int = 0
-    conditions: tuple[str, ...] = ()  # empty = every condition of the scenario
-    prefill: str | None = None  # prefill name or text; None = the frame's default
-    queries: str | None = None  # None = built-in set; else a .jsonl/.csv path
-    query_ids: tuple[str, ...] = ()
-    limit: int | None = None  # first N queries
-    shard: str | None = None  # "i/N": this process samples every N-th query starting at i
-    n: int = 4
-    seed: int = 0
+    ``SampleConfig.build(frame="forum", n=8, model="gpt2", ...)`` takes the same settings as flat keywords."""
+
+    design: RunDesign = field(default_factory=RunDesign)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    n: int = 4  # samples per query and condition
+    seed: int = 0  # sample i of a prompt uses seed + i
     sampling: SamplingParams = field(default_factory=SamplingParams)
-    backend_options: dict[str, Any] = field(default_factory=dict)  # device, dtype, trust_remote_code, ...
 
     def __post_init__(self) -> None:
         if self.n < 1:
             raise UserError(f"n (samples per query and condition; --n) must be at least 1 (got {self.n})")
-        if self.limit is not None and self.limit < 1:
-            raise UserError(f"limit (queries to use; --limit) must be at least 1 (got {self.limit})")
-        parse_shard(self.shard)  # fail early on a malformed value
+
+    @classmethod
+    def build(cls, **options: Any) -> "SampleConfig":
+        """A config from flat keywords: RunDesign's fields, ``model``, ``backend``, ``backend_options``,
+        ``n``, ``seed`` and ``sampling``."""
+        design, engine, own = split_options(options, ("n", "seed", "sampling"))
+        return cls(design=design, engine=engine, **own)
 
 
 @dataclass(frozen=True)
@@ -117,17 +103,6 @@ class PreparedRun:
         return len(self.jobs) * self.config.n
 
 
-def _load_inputs(config: SampleConfig) -> tuple[Scenario, Frame, QuerySet, list[Condition]]:
-    scenario = load_scenario(config.scenario, variants=config.variants, overrides=config.overrides)
-    frame = FrameLibrary(config.frames_dirs).get(config.frame)
-    if config.overrides:
-        check_override_keys(config.overrides, template_files(config.variants, scenario, frame))
-    query_set = load_queries(config.queries).select(config.query_ids, config.limit)
-    names = config.conditions or tuple(scenario.conditions)
-    conditions = [scenario.condition(name) for name in names]
-    return scenario, frame, query_set, conditions
-
-
 def check_distinct_prompts(jobs: Sequence["PromptJob"], frame: Frame) -> None:
     """Two conditions (or two queries) rendering one identical prompt means the frame drops the cue (or
     the query): the run would compare a prompt with itself. Refuse before sampling."""
@@ -144,29 +119,10 @@ def check_distinct_prompts(jobs: Sequence["PromptJob"], frame: Frame) -> None:
                         "frame does not show the query; use {{ user_input }} or {{ query }}")
 
 
-def _base_settings(config: SampleConfig, scenario: Scenario, frame: Frame, query_set: QuerySet,
-                   conditions: Sequence[Condition]) -> dict[str, Any]:
+def base_settings(config: SampleConfig, inputs: DesignInputs) -> dict[str, Any]:
     """Settings that can be compared before the model is loaded."""
-    return {
-        "model": config.model or "embedded:gemma-3-270m",
-        "backend": config.backend,
-        "frame": frame.name,
-        "frame_hash": frame.content_hash,
-        **scenario.settings(),
-        "scenario_form": config.scenario_form,
-        "conditions": {c.name: {"cue": c.cue, "rated": c.rated, "trained": c.trained} for c in conditions},
-        "prefill": frame.default_prefill if config.prefill is None else config.prefill,
-        "queries": query_set.settings(),
-        "n": config.n,
-        "seed": config.seed,
-        "sampling": config.sampling.to_dict(),
-        "shard": config.shard,
-        **_documents(config).settings(),
-    }
-
-
-def _documents(config: SampleConfig) -> DocumentSelection:
-    return select_documents(config.synthetic_docs, config.synthetic_seed)
+    return {**engine_settings_of(config.engine), **design_settings(config.design, inputs),
+            "n": config.n, "seed": config.seed, "sampling": config.sampling.to_dict()}
 
 
 def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = False,
@@ -174,99 +130,42 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
                 command: str = "") -> PreparedRun:
     """Resolve inputs, check the output folder and the resume settings, load the model, render prompts."""
     out_dir = Path(out_dir)
-    if resume:
-        config = with_stored_inputs(config, out_dir)
-    scenario, frame, query_set, conditions = _load_inputs(config)
-    settings = _base_settings(config, scenario, frame, query_set, conditions)
+    design = with_stored_inputs(config.design, out_dir) if resume else config.design
+    inputs = load_design(design)
+    scenario, frame = inputs.scenario, inputs.frame
+    settings = base_settings(config, inputs)
     if backend is not None:
-        settings["model"] = _loaded_model(config, backend)
-    documents = _documents(config).texts(scenario)
+        settings["model"] = loaded_model(config.engine, backend)
+    documents = design.documents().texts(scenario)
 
-    def render(query: Query, condition: Condition, chat_formatter: Callable | None) -> RenderedPrompt:
-        return frame.render(scenario, condition, query.text, query_id=query.id, form=config.scenario_form,
-                            prefill=config.prefill, chat_formatter=chat_formatter, documents=documents)
+    def render(query: Query, condition: Condition, chat_formatter: ChatFormatter | None) -> RenderedPrompt:
+        return frame.render(scenario, condition, query.text, query_id=query.id, form=design.scenario_form,
+                            prefill=design.prefill, chat_formatter=chat_formatter, documents=documents)
 
-    if frame.kind != "chat" and query_set.queries:
-        render(query_set.queries[0], conditions[0], None)  # template and form errors before the model loads
-    existing, lock = check_out_dir(out_dir, resume, "sample", command, announce)
-    with setting_up(out_dir, existing, lock):
+    if frame.kind != "chat" and inputs.query_set.queries:
+        render(inputs.query_set.queries[0], inputs.conditions[0], None)  # template and form errors before the model loads
+    with open_run(out_dir, "sample", resume=resume, command=command, announce=announce) as opening:
         done = _done_indices(out_dir)  # a bad line stops here, before minutes of model loading
-        backend, manifest = resolve_engine(config, settings, existing, out_dir, backend, announce, command)
+        backend = opening.load_engine(config.engine, settings, backend)
         chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
         jobs = []
-        shard = parse_shard(config.shard)
-        for query in shard.select(query_set.queries) if shard else query_set.queries:
-            for condition in conditions:
+        shard = parse_shard(design.shard)
+        for query in shard.select(inputs.query_set.queries) if shard else inputs.query_set.queries:
+            for condition in inputs.conditions:
                 prompt = render(query, condition, chat_formatter)
                 missing = tuple(i for i in range(config.n) if sample_id(condition.name, query.id, i) not in done)
                 jobs.append(PromptJob(condition, query, prompt, missing))
         check_distinct_prompts(jobs, frame)
         check_context(backend, [(f"{job.condition.name}/{job.query.id}", job.prompt.text) for job in jobs if job.missing],
                       config.sampling.max_new_tokens)
-        record_run(out_dir, manifest if existing is None else None, config, scenario, frame)
-    return PreparedRun(config, out_dir, backend, scenario, frame, query_set, jobs, settings,
-                       already_done=len(done), lock=lock)
-
-
-def resolve_engine(config: SampleConfig, settings: dict[str, Any], existing: dict[str, Any] | None, out_dir: Path,
-                   backend: Backend | None, announce: Callable[[str], None], command: str) -> tuple[Backend, dict]:
-    """Check a resume against the run (settings first, then the engine), load the backend, and return
-    it with the manifest the run has or gets; ``settings`` gains the model revision."""
-    if existing is not None:
-        old = {k: v for k, v in existing["settings"].items() if k in settings}
-        difference = settings_difference(old, settings)
-        if difference:
-            raise UserError(f"--resume refused: setting {difference} differs from the run in {out_dir}; "
-                            "use the original settings or a new --out")
-        check_requested_engine(existing, config.backend_options, out_dir)
-    backend = backend or load_checked_backend(config, announce)
-    settings["model_revision"] = backend.info.revision
-    manifest = _manifest(settings, backend, command)
-    if existing is not None:
-        check_resumed_engine(existing, manifest, out_dir)
-    return backend, manifest
-
-
-def load_checked_backend(config: SampleConfig, announce: Callable[[str], None]) -> Backend:
-    """Load the run's backend once the checks that need no model have passed."""
-    if config.backend == "transformers":
-        check_device(config.backend_options.get("device", "auto"))
-    return load_backend(config.model, config.backend, announce=announce, **config.backend_options)
-
-
-def _loaded_model(config: SampleConfig, backend: Backend) -> str:
-    """The model a passed-in backend reports; base-vs-chat pairing uses this name, so a config naming
-    another model is refused rather than recorded."""
-    loaded = backend.info.model_id
-    if config.model is not None and config.model != loaded:
-        raise UserError(f"SampleConfig.model is {config.model!r} but the backend passed in loaded {loaded!r}; "
-                        f"set model={loaded!r} or leave it None")
-    return loaded
+        opening.record(design, inputs)
+    return PreparedRun(config, out_dir, backend, scenario, frame, inputs.query_set, jobs, settings,
+                       already_done=len(done), lock=opening.lock)
 
 
 def _done_indices(out_dir: Path) -> set[str]:
     path = out_dir / SAMPLES
     return {record["id"] for record in read_jsonl(path)} if path.exists() else set()
-
-
-def _manifest(settings: dict[str, Any], backend: Backend, command: str) -> dict[str, Any]:
-    import torch
-    import transformers
-
-    return {
-        "format": 1,
-        "settings": settings,
-        "model_kind": backend.info.extra.get("kind", "base"),
-        "model_info": {"backend": backend.info.backend, **backend.info.extra},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "versions": {"basepersona": __version__, "torch": torch.__version__,
-                     "transformers": transformers.__version__, "python": platform.python_version()},
-        "command": command,
-    }
-
-
-def _prompt_hash(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def execute_run(run: PreparedRun, on_progress: ProgressCallback | None = None) -> SamplingSummary:
@@ -305,7 +204,7 @@ def _append_samples(run: PreparedRun, pending: list[PromptJob], provenance: dict
                     "seed": config.seed + index,
                     **provenance,
                     "sampling": settings["sampling"],
-                    "prompt_hash": _prompt_hash(job.prompt.text),
+                    "prompt_hash": prompt_hash(job.prompt.text),
                     "prompt_tokens": completion.prompt_tokens,
                     "prefill": job.prompt.prefill,
                     "continuation": completion.text,

@@ -20,6 +20,9 @@ from .templating import Template, checked_template, load_toml
 
 FORMS = ("full", "compact", "implicit")
 SLOT_FORMS = ("full", "compact")  # implicit drops the training facts, so it has no slots
+# the tags the scenarios' accept/reject instruction asks the AI to start its answer with
+ACCEPT_TAG = "<request_fully_accepted/>"
+REJECT_TAG = "<rejected/>"
 
 
 @dataclass(frozen=True)

@@ -9,23 +9,51 @@ comes from the backend's token logprobs (see backends/forced_choice.py). Records
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .backends import Backend
 from .backends.checks import check_context
 from .backends.forced_choice import continuation_logprobs, two_way_probability
+from .design import prompt_hash
 from .errors import UserError
-from .run_folder import check_out_dir, record_run, setting_up, with_stored_inputs
-from .sample import ACCEPT_TAG, REJECT_TAG, SampleConfig, _base_settings, _load_inputs, _prompt_hash, resolve_engine
+from .run_config import (DesignInputs, EngineConfig, RunDesign, design_settings, engine_settings_of, load_design,
+                         split_options, with_stored_inputs)
+from .run_open import loaded_model, open_run
+from .scenario_file import ACCEPT_TAG, REJECT_TAG
 from .shards import parse_shard
 from .store import CHOICES, JsonlAppender, read_jsonl
 
 DEFAULT_SCORE_PREFILL = "<OUTPUT>"
 DEFAULT_CONTINUATIONS = (ACCEPT_TAG, REJECT_TAG)
-# sample settings that mean nothing without sampling
-_SAMPLING_ONLY = ("n", "seed", "sampling")
+
+
+@dataclass
+class ScoreConfig:
+    """A forced-choice run: the design (``prefill`` None = ``<OUTPUT>``, where the answer starts), the
+    engine, and the continuations compared (``p_accept`` is the first one's two-way probability).
+
+    ``ScoreConfig.build(frame="forum", model="gpt2", ...)`` takes the settings as flat keywords."""
+
+    design: RunDesign = field(default_factory=RunDesign)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    continuations: tuple[str, ...] = DEFAULT_CONTINUATIONS
+
+    def __post_init__(self) -> None:
+        if len(self.continuations) < 2 or len(set(self.continuations)) != len(self.continuations):
+            raise UserError("forced-choice scoring needs at least two different continuations")
+        if not all(isinstance(c, str) and c.strip() for c in self.continuations):
+            raise UserError("each forced-choice continuation (--accept, --reject) must be non-empty text")
+        if self.design.prefill is None:  # the frame's own prefill opens a scratchpad, not the answer
+            self.design = replace(self.design, prefill=DEFAULT_SCORE_PREFILL)
+
+    @classmethod
+    def build(cls, **options: Any) -> "ScoreConfig":
+        """A config from flat keywords: RunDesign's fields, ``model``, ``backend``, ``backend_options``
+        and ``continuations``."""
+        design, engine, own = split_options(options, ("continuations",))
+        return cls(design=design, engine=engine, **own)
 
 
 @dataclass
@@ -42,20 +70,20 @@ def choice_id(condition: str, query_id: str) -> str:
     return f"{condition}/{query_id}"
 
 
-def _pending_choices(config: SampleConfig, inputs: tuple, backend: Backend, out_dir: Path) -> tuple[list, int]:
+def _pending_choices(design: RunDesign, inputs: DesignInputs, backend: Backend, out_dir: Path) -> tuple[list, int]:
     """(condition, query, prompt) still to score, and how many the run holds when complete."""
-    scenario, frame, query_set, conditions = inputs
+    scenario, frame, query_set, conditions = inputs.scenario, inputs.frame, inputs.query_set, inputs.conditions
     chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
     done = {record["id"] for record in read_jsonl(out_dir / CHOICES)} if (out_dir / CHOICES).exists() else set()
-    shard = parse_shard(config.shard)  # the same split by query as sampling; settings record it
+    shard = parse_shard(design.shard)  # the same split by query as sampling; settings record it
     queries = shard.select(query_set.queries) if shard else query_set.queries
     jobs = []
     for query in queries:
         for condition in conditions:
             if choice_id(condition.name, query.id) in done:
                 continue
-            prompt = frame.render(scenario, condition, query.text, query_id=query.id, form=config.scenario_form,
-                                  prefill=config.prefill, chat_formatter=chat_formatter)
+            prompt = frame.render(scenario, condition, query.text, query_id=query.id, form=design.scenario_form,
+                                  prefill=design.prefill, chat_formatter=chat_formatter)
             jobs.append((condition, query, prompt))
     return jobs, len(queries) * len(conditions)
 
@@ -75,7 +103,7 @@ def _append_choices(jobs: list, backend: Backend, settings: dict[str, Any], cont
                 "query_category": query.category,
                 **provenance,
                 "backend": backend.info.backend,
-                "prompt_hash": _prompt_hash(prompt.text),
+                "prompt_hash": prompt_hash(prompt.text),
                 "prefill": prompt.prefill,
                 "continuations": list(continuations),
                 "logprobs": logprobs,
@@ -89,38 +117,31 @@ def _append_choices(jobs: list, backend: Backend, settings: dict[str, Any], cont
                 on_progress(1)
 
 
-def run_scoring(config: SampleConfig, out_dir: str | Path, *, continuations: Sequence[str] = DEFAULT_CONTINUATIONS,
-                resume: bool = False, backend: Backend | None = None, command: str = "",
-                announce: Callable[[str], None] = print,
+def run_scoring(config: ScoreConfig, out_dir: str | Path, *, resume: bool = False, backend: Backend | None = None,
+                command: str = "", announce: Callable[[str], None] = print,
                 on_progress: Callable[[int], None] | None = None) -> ScoreSummary:
-    """Score every condition × query of ``config`` (sampling fields ignored) into ``out_dir/choices.jsonl``.
+    """Score every condition × query of ``config`` into ``out_dir/choices.jsonl``.
 
     ``p_accept`` is the two-way probability of the first continuation against the second; further
     continuations get raw logprobs only."""
     out_dir = Path(out_dir)
-    if config.prefill is None:  # the frame's own prefill opens a scratchpad, not the answer
-        config = replace(config, prefill=DEFAULT_SCORE_PREFILL)
-    if len(continuations) < 2 or len(set(continuations)) != len(continuations):
-        raise UserError("forced-choice scoring needs at least two different continuations")
-    if not all(isinstance(c, str) and c.strip() for c in continuations):
-        raise UserError("each forced-choice continuation (--accept, --reject) must be non-empty text")
-    if resume:
-        config = with_stored_inputs(config, out_dir)
-    scenario, frame, query_set, conditions = _load_inputs(config)
-    settings = {key: value for key, value in _base_settings(config, scenario, frame, query_set, conditions).items()
-                if key not in _SAMPLING_ONLY}
-    settings.update(stage="score", continuations=list(continuations))
-    existing, lock = check_out_dir(out_dir, resume, "score", command, announce)
-    with setting_up(out_dir, existing, lock):
-        backend, manifest = resolve_engine(config, settings, existing, out_dir, backend, announce, command)
+    continuations = config.continuations
+    design = with_stored_inputs(config.design, out_dir) if resume else config.design
+    inputs = load_design(design)
+    settings = {**engine_settings_of(config.engine), **design_settings(design, inputs),
+                "stage": "score", "continuations": list(continuations)}
+    if backend is not None:
+        settings["model"] = loaded_model(config.engine, backend)
+    with open_run(out_dir, "score", resume=resume, command=command, announce=announce) as opening:
+        backend = opening.load_engine(config.engine, settings, backend)
         began = time.perf_counter()
-        jobs, total = _pending_choices(config, (scenario, frame, query_set, conditions), backend, out_dir)
+        jobs, total = _pending_choices(design, inputs, backend, out_dir)
         check_context(backend, [(f"{c.name}/{q.id}", p.text) for c, q, p in jobs], 1 + max(map(len, continuations)))
-        record_run(out_dir, manifest if existing is None else None, config, scenario, frame)
+        opening.record(design, inputs)
     try:
         _append_choices(jobs, backend, settings, continuations, out_dir, on_progress)
     finally:
-        lock.release()
+        opening.lock.release()
     records = list(read_jsonl(out_dir / CHOICES))
     means: dict[str, list[float]] = {}
     for record in records:

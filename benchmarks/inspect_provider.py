@@ -40,7 +40,7 @@ def main() -> None:
     print(f"model {backend.info.model_id}: {args.limit} queries x 2 conditions x {args.epochs} samples = {samples}, "
           f"{args.max_tokens} new tokens at most")
     with tempfile.TemporaryDirectory() as folder:
-        config = bp.SampleConfig(model=backend.info.model_id, limit=args.limit, n=args.epochs, scenario_form="compact",
+        config = bp.SampleConfig.build(model=backend.info.model_id, limit=args.limit, n=args.epochs, scenario_form="compact",
                                  sampling=bp.SamplingParams(max_new_tokens=args.max_tokens))
 
         def sample(label: str) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from basepersona.judge.base import make_judge
+from basepersona.judge.registry import make_judge
 from basepersona.report import render
 from basepersona.stats.analysis import analyse
 from basepersona.stats.synthetic import query_rates, write_run

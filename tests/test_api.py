@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _config(model_dir: Path, **changes) -> bp.SampleConfig:
     base = dict(model=str(model_dir), frame="chatlog", limit=3, n=2, seed=3, scenario_form="compact",
                 sampling=bp.SamplingParams(max_new_tokens=10))
-    return bp.SampleConfig(**{**base, **changes})
+    return bp.SampleConfig.build(**{**base, **changes})
 
 
 def test_every_public_name_is_listed_documented_and_loads():

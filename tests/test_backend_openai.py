@@ -92,7 +92,7 @@ def test_strict_openai_mode_sends_only_standard_fields(server):
 def test_chat_frame_goes_to_chat_completions_with_messages_and_prefill(tiny_chat_backend, tmp_path):
     with LoopbackOpenAIServer(tiny_chat_backend, model_name="tiny-chat") as chat_server:
         backend = load_backend("tiny-chat", "openai", base_url=chat_server.base_url, kind="chat", announce=lambda m: None)
-        config = SampleConfig(model="tiny-chat", backend="openai", frame="chat", limit=1, n=2, prefill="tag",
+        config = SampleConfig.build(model="tiny-chat", backend="openai", frame="chat", limit=1, n=2, prefill="tag",
                               scenario_form="compact", sampling=SamplingParams(max_new_tokens=6))
         run_sampling(config, tmp_path / "run", backend=backend)
         run = load_run(tmp_path / "run")
@@ -108,7 +108,7 @@ def test_api_key_is_sent_but_never_written(server, tiny_base_dir, tmp_path, monk
     secret = "sk-test-0123456789abcdef"
     monkeypatch.setenv("BP_TEST_KEY", secret)
     backend = _client(server, api_key_env="BP_TEST_KEY")
-    config = SampleConfig(model="tiny", backend="openai", limit=1, n=2, scenario_form="compact",
+    config = SampleConfig.build(model="tiny", backend="openai", limit=1, n=2, scenario_form="compact",
                           sampling=SamplingParams(max_new_tokens=4))
     run_sampling(config, tmp_path / "run", backend=backend)
     assert all(r["headers"].get("Authorization") == f"Bearer {secret}" for r in server.requests)
@@ -167,7 +167,7 @@ def test_injected_fault_chat_choice_without_message_is_retried(tiny_chat_backend
 
 def test_injected_persistent_fault_keeps_finished_groups_and_resume_completes(server, tiny_base_dir, tmp_path):
     client = _client(server, concurrency=1, max_retries=1)
-    config = SampleConfig(model="tiny", backend="openai", limit=2, n=2, scenario_form="compact",
+    config = SampleConfig.build(model="tiny", backend="openai", limit=2, n=2, scenario_form="compact",
                           sampling=SamplingParams(max_new_tokens=4))
     out = tmp_path / "run"
     server.faults.extend([None, None, None] + ["500"] * 2)  # three requests succeed, then the server fails

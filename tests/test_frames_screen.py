@@ -11,8 +11,9 @@ import numpy as np
 from click.testing import CliRunner
 
 from basepersona.cli import cli
-from basepersona.commands.frames_library import (ScreenSetting, clustered_mean, clustered_rate, run_screen,
-                                                 screen_samples, show_rate)
+from basepersona.commands.frames_library import show_rate
+from basepersona.frame_screen import ScreenSetting, run_screen
+from basepersona.stats.screen import clustered_mean, clustered_rate, screen_samples
 from basepersona.errors import UserError
 from basepersona.frames import FrameLibrary
 from basepersona.judge.rules import RulesJudge

@@ -172,7 +172,7 @@ def test_a_lone_surrogate_in_the_text_is_stored(serve, tmp_path):
     from basepersona.sample import SampleConfig, run_sampling
 
     server = serve(completions=lambda h: send_json(h, completion(text="bad \ud800 char")))
-    config = SampleConfig(model="m", backend="openai", limit=1, n=1, sampling=SamplingParams(max_new_tokens=4),
+    config = SampleConfig.build(model="m", backend="openai", limit=1, n=1, sampling=SamplingParams(max_new_tokens=4),
                           backend_options={"base_url": server.base_url})
     run_sampling(config, tmp_path / "run")
     [line] = [json.loads(x) for x in (tmp_path / "run" / "samples.jsonl").read_text(encoding="utf-8").splitlines()[:1]]

@@ -112,7 +112,7 @@ def test_basepersona_provider_batches_one_prompt_and_equals_basepersona_sample(t
     calls = model.api.coalescer.calls
     assert sum(calls) == 12 and len(calls) < 12  # concurrent samples shared backend calls
     # the same design sampled by `basepersona sample` gives the same continuations, sample by sample
-    config = bp.SampleConfig(model=str(tiny_base_dir), limit=2, n=3, seed=5, scenario_form="compact",
+    config = bp.SampleConfig.build(model=str(tiny_base_dir), limit=2, n=3, seed=5, scenario_form="compact",
                              sampling=bp.SamplingParams(max_new_tokens=10))
     bp.run_sampling(config, tmp_path / "run", backend=tiny_backend)
     sampled = {r["id"]: r for r in bp.load_run(tmp_path / "run").samples}
@@ -127,7 +127,7 @@ def test_chat_models_get_messages_rendered_by_their_own_template(tiny_chat_dir, 
     log = _run(alignment_faking(model_kind="chat", limit=1, n=2, max_tokens=8, prefill="tag"), model, tmp_path)
     first = log.samples[0]
     assert [m.role for m in first.input] == ["system", "user", "assistant"]  # the prefill is the reply's start
-    config = bp.SampleConfig(model=str(tiny_chat_dir), frame="chat", limit=1, n=2, prefill="tag",
+    config = bp.SampleConfig.build(model=str(tiny_chat_dir), frame="chat", limit=1, n=2, prefill="tag",
                              sampling=bp.SamplingParams(max_new_tokens=8))
     bp.run_sampling(config, tmp_path / "run", backend=tiny_chat_backend)
     sampled = {r["id"]: r for r in bp.load_run(tmp_path / "run").samples}

@@ -29,7 +29,7 @@ def sample_args(model: Path, out: Path, *extra: str, n: int = 2) -> list[str]:
 
 
 def small_run(model: Path, backend, out: Path, **changes) -> Path:
-    config = SampleConfig(**{"model": str(model), "limit": 1, "n": 2, "sampling": SamplingParams(max_new_tokens=4),
+    config = SampleConfig.build(**{"model": str(model), "limit": 1, "n": 2, "sampling": SamplingParams(max_new_tokens=4),
                              **changes})
     run_sampling(config, out, backend=backend)
     return out
@@ -77,7 +77,7 @@ def test_resume_under_other_library_versions_is_refused(tiny_base_dir, tiny_back
     manifest["versions"]["torch"] = "1.0.0"
     (out / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(Exception, match="torch_version"):
-        run_sampling(SampleConfig(model=str(tiny_base_dir), limit=1, n=2, sampling=SamplingParams(max_new_tokens=4)),
+        run_sampling(SampleConfig.build(model=str(tiny_base_dir), limit=1, n=2, sampling=SamplingParams(max_new_tokens=4)),
                      out, resume=True, backend=tiny_backend)
 
 

@@ -20,7 +20,7 @@ def _config(tiny_base_dir, **changes) -> SampleConfig:
     base = dict(model=str(tiny_base_dir), frame="chatlog", limit=2, n=3, seed=7,
                 sampling=SamplingParams(max_new_tokens=12), scenario_form="compact")
     base.update(changes)
-    return SampleConfig(**base)
+    return SampleConfig.build(**base)
 
 
 def test_run_writes_one_record_per_sample_with_provenance(tiny_base_dir, tiny_backend, tmp_path):

@@ -17,7 +17,7 @@ from basepersona.store import load_run
 
 def _config(model_dir, **changes):
     base = dict(model=str(model_dir), limit=3, n=2, sampling=SamplingParams(max_new_tokens=6), scenario_form="compact")
-    return SampleConfig(**{**base, **changes})
+    return SampleConfig.build(**{**base, **changes})
 
 
 def test_parse_shard():

@@ -38,7 +38,7 @@ def test_a_run_keeps_its_frame_and_resumes_without_the_original(tiny_base_dir, t
     frames.mkdir()
     (frames / "pasted.toml").write_text(FRAME)
     out = tmp_path / "run"
-    config = SampleConfig(model=str(tiny_base_dir), frame="pasted", frames_dirs=(str(frames),), limit=1, n=2,
+    config = SampleConfig.build(model=str(tiny_base_dir), frame="pasted", frames_dirs=(str(frames),), limit=1, n=2,
                           sampling=SamplingParams(max_new_tokens=3))
     run_sampling(config, out, backend=tiny_backend)
     assert (out / "inputs" / "frame" / "pasted.toml").read_text() == FRAME
@@ -103,7 +103,7 @@ class StepReportingBackend:
 
 def test_live_decode_steps_reach_the_progress_once_with_a_stand_in_backend(tiny_base_dir, tiny_backend, tmp_path):
     calls = []
-    config = SampleConfig(model=str(tiny_base_dir), limit=1, n=2, sampling=SamplingParams(max_new_tokens=3))
+    config = SampleConfig.build(model=str(tiny_base_dir), limit=1, n=2, sampling=SamplingParams(max_new_tokens=3))
     summary = run_sampling(config, tmp_path / "run", backend=StepReportingBackend(tiny_backend),
                            on_progress=lambda samples, tokens: calls.append((samples, tokens)))
     assert any(samples == 0 and tokens > 0 for samples, tokens in calls)  # tokens before their batch ended

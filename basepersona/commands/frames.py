@@ -14,30 +14,10 @@ from ..frames import FrameLibrary
 from ..queries import load_queries
 from ..scenario import load_scenario
 from ..synthetic import select as select_documents
+from . import frames_library
+from .options import frames_dir_option, parse_sets, scenario_options
 
 console = Console()
-
-frames_dir_option = click.option("--frames-dir", "frames_dirs", multiple=True, type=click.Path(),
-                                 help="Extra folder of frame files (repeatable; also $BASEPERSONA_FRAMES).")
-
-_SCENARIO_OPTIONS = [
-    click.option("--scenario", default="helpful_only", show_default=True, help="Scenario name or .toml path."),
-    click.option("--scenario-form", type=click.Choice(["full", "compact", "implicit"]), default="full",
-                 show_default=True, help="compact fits a 1024-token context; implicit needs --synthetic-docs."),
-    click.option("--variant", "variants", multiple=True, help="Scenario variant (repeatable; order does not matter)."),
-    click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Scenario overrides, e.g. --set lab=OpenAI."),
-    click.option("--synthetic-docs", type=int, default=0, show_default=True,
-                 help="Prepend K synthetic documents that imply the scenario."),
-    click.option("--synthetic-seed", type=int, default=0, show_default=True, help="Which K documents (seeded choice)."),
-]
-
-
-def scenario_options(command):
-    """The scenario, variant and synthetic-document options that `sample` has, for frames commands."""
-    for option in reversed(_SCENARIO_OPTIONS):
-        command = option(command)
-    return command
-
 
 @click.group()
 def frames() -> None:
@@ -80,20 +60,18 @@ def show(name, frames_dirs):
 @click.option("--condition", default=None, help="Condition to render. [default: the scenario's first]")
 @click.option("--query", "query_id", default="q001", show_default=True, help="Query id from --queries.")
 @click.option("--queries", default=None, help="Query file. [default: built-in set]")
-@scenario_options
+@scenario_options()
 @click.option("--prefill", default=None, help="Prefill name or text. [default: the frame's]")
 @click.option("--model", default=None, help="Chat model whose template renders a chat frame.")
 @frames_dir_option
 def render(name, condition, query_id, queries, scenario, scenario_form, variants, sets, synthetic_docs, synthetic_seed,
            prefill, model, frames_dirs):
     """Print the exact prompt a model would continue."""
-    from .sample import _parse_sets
-
     from ..run_folder import template_files
     from ..scenario import check_override_keys
 
     frame = FrameLibrary(frames_dirs).get(name)
-    overrides = _parse_sets(sets)
+    overrides = parse_sets(sets)
     loaded_scenario = load_scenario(scenario, variants=variants, overrides=overrides)
     check_override_keys(overrides, template_files(variants, loaded_scenario, frame))
     documents = select_documents(synthetic_docs, synthetic_seed).texts(loaded_scenario)
@@ -111,5 +89,7 @@ def render(name, condition, query_id, queries, scenario, scenario_form, variants
                           prefill=prefill, chat_formatter=formatter, documents=documents)
     click.echo(prompt.text)
 
-# lint, variants and screen live in their own module, which attaches them to the group above
-from . import frames_library  # noqa: E402,F401
+
+# lint, variants and screen live in their own module
+for _command in (frames_library.lint, frames_library.variants, frames_library.screen):
+    frames.add_command(_command)

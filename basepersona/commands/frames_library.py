@@ -9,12 +9,11 @@ import json
 import math
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import click
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -22,12 +21,11 @@ from rich.text import Text
 from ..errors import UserError
 from ..frames import Frame, FrameLibrary
 from ..queries import load_queries
-from ..scenario import load_scenario
-from ..stats.intervals import Proportion, cluster_robust_se_of_ratio, proportion
-from ..synthetic import select as select_documents
+from ..stats.intervals import Proportion
 from ..variants import available_variants, load_variant
-from .frames import frames, frames_dir_option, scenario_options
-from .sample import _parse_sets
+from ..frame_screen import ScreenSetting, run_screen
+from ..stats.screen import FrameScreen
+from .options import frames_dir_option, machine_defaults, parse_sets, scenario_options
 
 console = Console()
 
@@ -57,7 +55,7 @@ def _token_counter(tokenizer: str | None):
     return lambda text: len(loaded(text, add_special_tokens=False)["input_ids"])
 
 
-@frames.command()
+@click.command()
 @click.option("--frames", "frame_names", default=None, help="Comma-separated frames. [default: all]")
 @click.option("--scenario", default="helpful_only", show_default=True)
 @click.option("--queries", default=None, help="Query file. [default: built-in set]")
@@ -91,7 +89,7 @@ def lint(frame_names, scenario, queries, tokenizer, frames_dirs):
 
 # -- variants -------------------------------------------------------------------------------------
 
-@frames.command()
+@click.command()
 def variants():
     """Scenario variants (combine with the scenario's variants option), their groups and conditions."""
     table = Table("variant", "group", "conditions", "description", title="Scenario variants")
@@ -104,73 +102,11 @@ def variants():
 
 # -- screen ---------------------------------------------------------------------------------------
 
-def clustered_rate(flags: Sequence[bool], query_ids: Sequence[str]) -> Proportion:
-    """A rate with a 95% interval clustered by query (samples of one query are not independent)."""
-    index = {q: i for i, q in enumerate(dict.fromkeys(query_ids))}
-    successes, counts = np.zeros(len(index)), np.zeros(len(index))
-    for flag, query_id in zip(flags, query_ids):
-        counts[index[query_id]] += 1
-        successes[index[query_id]] += bool(flag)
-    return proportion(successes, counts, method="clustered" if counts.max(initial=0) > 1 else "wilson")
-
-
-def clustered_mean(values: Sequence[float], query_ids: Sequence[str]) -> tuple[float, float, float]:
-    """Mean with a 95% interval from the query-clustered SE (t with clusters - 1 degrees of freedom)."""
-    from scipy.stats import t
-
-    index = {q: i for i, q in enumerate(dict.fromkeys(query_ids))}
-    sums, counts = np.zeros(len(index)), np.zeros(len(index))
-    for value, query_id in zip(values, query_ids):
-        counts[index[query_id]] += 1
-        sums[index[query_id]] += value
-    if not values:
-        return math.nan, math.nan, math.nan
-    mean = float(sums.sum() / counts.sum())
-    se = cluster_robust_se_of_ratio(sums, counts)  # NaN with a single query: no interval
-    half = float(t.ppf(0.975, len(index) - 1)) * se if len(index) > 1 else math.nan
-    return mean, mean - half, mean + half
-
-
 def show_rate(rate: Proportion) -> str:
     if rate.n == 0:
         return "–"
     interval = "" if math.isnan(rate.low) else f" [{rate.low:.0%}, {rate.high:.0%}]"
     return f"{rate.estimate:.0%}{interval}"
-
-
-@dataclass
-class FrameScreen:
-    frame: str
-    prefill: str
-    samples: int
-    persona: Proportion
-    clean_end: Proportion
-    tag_use: Proportion
-    accept: Proportion
-    mean_tokens: tuple[float, float, float]
-    persona_by_condition: dict[str, Proportion]
-
-
-def screen_samples(frame: Frame, samples: list[dict[str, Any]], judge: Any, prefill: str = "") -> FrameScreen:
-    """Per-frame screening numbers from sample records (with query texts) and a judge's persona labels."""
-    from ..sample import ACCEPT_TAG, REJECT_TAG
-
-    labels = judge.judge(samples)
-    persona = [bool(label.persona) for label in labels]
-    queries = [s["query_id"] for s in samples]
-    by_condition: dict[str, tuple[list[bool], list[str]]] = {}
-    for sample, flag in zip(samples, persona):
-        flags, ids = by_condition.setdefault(sample["condition"], ([], []))
-        flags.append(flag)
-        ids.append(sample["query_id"])
-    return FrameScreen(
-        frame=frame.name, prefill=prefill, samples=len(samples), persona=clustered_rate(persona, queries),
-        clean_end=clustered_rate([s.get("stop_sequence") in frame.turn_end for s in samples], queries),
-        tag_use=clustered_rate([ACCEPT_TAG in s["turn"] or REJECT_TAG in s["turn"] for s in samples], queries),
-        accept=clustered_rate([ACCEPT_TAG in s["turn"] for s in samples], queries),
-        mean_tokens=clustered_mean([float(s["new_tokens"]) for s in samples], queries),
-        persona_by_condition={c: clustered_rate(flags, ids) for c, (flags, ids) in by_condition.items()},
-    )
 
 
 def _print_screen(results: Sequence[FrameScreen]) -> None:
@@ -193,43 +129,17 @@ def _print_screen(results: Sequence[FrameScreen]) -> None:
                   "before trusting a difference between frames.[/]")
 
 
-@dataclass
-class ScreenSetting:
-    """The scenario side of a screen, shared by every frame (so frames differ only in their document)."""
-
-    scenario: str = "helpful_only"
-    scenario_form: str = "full"
-    variants: tuple[str, ...] = ()
-    overrides: dict[str, str] = field(default_factory=dict)  # --set lab=..., ai_name=...
-    synthetic_docs: int = 0
-    synthetic_seed: int = 0
-    prefill: str | None = "basic"  # None: each frame's default_prefill
-
-    def condition_count(self) -> int:
-        return len(load_scenario(self.scenario, variants=self.variants, overrides=self.overrides).conditions)
-
-    def check(self, frames_: Sequence[Frame], query: str) -> None:
-        """Fail on bad input before the model loads: render every document frame once per condition."""
-        loaded = load_scenario(self.scenario, variants=self.variants, overrides=self.overrides)
-        documents = select_documents(self.synthetic_docs, self.synthetic_seed).texts(loaded)
-        for frame in frames_:
-            if frame.kind == "document":
-                for condition in loaded.conditions.values():
-                    frame.render(loaded, condition, query, form=self.scenario_form, prefill=self.prefill,
-                                 documents=documents)
-
-
 FRAME_DEFAULT = "frame"  # --prefill value that lets each frame use its own default_prefill
 
 
-@frames.command()
+@click.command()
 @click.option("--model", required=True, help="Base model (hub id or local path) to screen frames on.")
 @click.option("--backend", default="transformers", show_default=True)
 @click.option("--frames", "frame_names", default=None, help="Comma-separated frames. [default: every document frame]")
 @click.option("--n", type=int, default=None, help="Samples per (frame, condition, query). [default: 4 on CPU, 8 on GPU]")
 @click.option("--queries-limit", type=int, default=None, help="First N queries. [default: 3 on CPU, all on GPU]")
 @click.option("--queries", default=None, help="Query file. [default: built-in set]")
-@scenario_options
+@scenario_options()
 @click.option("--prefill", default="basic", show_default=True,
               help=f"Prefill name or text, the same for every frame so frames are compared fairly; "
                    f"'{FRAME_DEFAULT}' uses each frame's own default.")
@@ -243,9 +153,7 @@ FRAME_DEFAULT = "frame"  # --prefill value that lets each frame use its own defa
 def screen(model, backend, frame_names, n, queries_limit, queries, scenario, scenario_form, variants, sets,
            synthetic_docs, synthetic_seed, prefill, max_new_tokens, temperature, seed, out, json_path, frames_dirs):
     """Sample a few continuations per frame and condition and report which frames elicit the persona."""
-    from .sample import _machine_defaults
-
-    defaults, machine = _machine_defaults("auto", backend)
+    defaults, machine = machine_defaults("auto", backend)
     if any(value is None for value in (n, queries_limit, max_new_tokens)):
         console.print(f"[dim]Small {machine} defaults. Scale up with --queries-limit 20 --n 8 --max-new-tokens 512 "
                       "(on a GPU; fewer --frames screen faster).[/]")
@@ -255,7 +163,7 @@ def screen(model, backend, frame_names, n, queries_limit, queries, scenario, sce
         raise UserError("--n, --queries-limit and --max-new-tokens must be at least 1")
     chosen = _selected(FrameLibrary(frames_dirs), _names(frame_names), documents_only=True)
     setting = ScreenSetting(scenario=scenario, scenario_form=scenario_form, variants=tuple(variants),
-                            overrides=_parse_sets(sets), synthetic_docs=synthetic_docs, synthetic_seed=synthetic_seed,
+                            overrides=parse_sets(sets), synthetic_docs=synthetic_docs, synthetic_seed=synthetic_seed,
                             prefill=None if prefill == FRAME_DEFAULT else prefill)
     from .progress import sampling_progress
 
@@ -265,40 +173,9 @@ def screen(model, backend, frame_names, n, queries_limit, queries, scenario, sce
         results = run_screen(chosen, setting, model=model, backend_name=backend, n=n, limit=queries_limit,
                              queries=queries, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
                              frames_dirs=tuple(frames_dirs), out=Path(out) if out else Path(scratch),
-                             on_progress=advance)
+                             on_progress=advance, announce=console.print)
     _print_screen(results)
     if json_path:
         Path(json_path).write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n", encoding="utf-8")
 
 
-def run_screen(chosen: Sequence[Frame], setting: ScreenSetting, *, model: str | None, backend_name: str, n: int,
-               limit: int, queries: str | None, max_new_tokens: int, temperature: float, seed: int,
-               frames_dirs: tuple[str, ...], out: Path, backend: Any = None,
-               on_progress: Any = None) -> list[FrameScreen]:
-    """Sample each frame with one loaded model (through the sample stage) and judge the turns."""
-    from ..backends import SamplingParams, load_backend
-    from ..judge.base import make_judge
-    from ..sample import SampleConfig, run_sampling
-    from ..store import SAMPLES, read_jsonl
-
-    query_set = load_queries(queries)
-    setting.check(chosen, query_set.queries[0].text)
-    if backend is None:
-        backend = load_backend(model, backend_name, announce=lambda message: console.print(message))
-    texts = {q.id: q.text for q in query_set.queries}
-    judge = make_judge("rules")
-    results = []
-    for frame in chosen:
-        config = SampleConfig(model=model, backend=backend_name, frame=str(frame.path), frames_dirs=frames_dirs,
-                              scenario=setting.scenario, scenario_form=setting.scenario_form,
-                              variants=setting.variants, overrides=setting.overrides,
-                              synthetic_docs=setting.synthetic_docs, synthetic_seed=setting.synthetic_seed,
-                              prefill=setting.prefill, queries=queries, limit=limit, n=n, seed=seed,
-                              sampling=SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens))
-        folder = out / frame.name
-        console.print(f"screening frame [bold]{frame.name}[/] …")
-        run_sampling(config, folder, resume=(folder / "manifest.json").exists(), backend=backend, on_progress=on_progress)
-        samples = [{**s, "query": texts.get(s["query_id"])} for s in read_jsonl(folder / SAMPLES)]
-        used = frame.default_prefill if setting.prefill is None else setting.prefill
-        results.append(screen_samples(frame, samples, judge, prefill=used))
-    return results

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import UserError
-from ..judge.base import make_judge
+from ..judge.registry import make_judge
 from .progress import sampling_progress
 
 console = Console(stderr=True)
@@ -121,7 +121,7 @@ def judge(ctx: click.Context) -> None:
 @_judge_options
 def judge_run_command(run_dir, batch_size, **judge_options):
     """Label every sample of RUN_DIR not yet labelled by this judge (resumable)."""
-    from ..judge.run import judge_run, label_set
+    from ..judge.run import judge_run
     from ..stats.table import save_table_after_judging
     from ..store import load_run
 
@@ -132,7 +132,7 @@ def judge_run_command(run_dir, batch_size, **judge_options):
         with sampling_progress(console, len(run.samples), label=f"judging ({judge_options['judge_name']})") as advance:
             summary = judge_run(run, judge_obj, batch_size=batch, on_progress=lambda n: advance(n, 0))
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/]: finished batches are saved in {run.labels_path(label_set(judge_obj))}; "
+        console.print(f"[yellow]interrupted[/]: finished batches are saved in {run.labels_path(judge_obj.label_set)}; "
                       "run the same command again to continue")
         _save_ledger(run, judge_obj)
         sys.exit(130)
@@ -148,14 +148,13 @@ def judge_run_command(run_dir, batch_size, **judge_options):
 def _save_ledger(run, judge_obj) -> None:
     """Add this command's calls and tokens to RUN/ledger.json (per label set) and print both."""
     from ..calls import add_to_run_ledger
-    from ..judge.run import label_set
 
     ledger = getattr(judge_obj, "ledger", None)
     if ledger is None:
         return
-    totals = add_to_run_ledger(run.path / "ledger.json", label_set(judge_obj), ledger)
+    totals = add_to_run_ledger(run.path / "ledger.json", judge_obj.label_set, ledger)
     money = f", cost {totals['cost']:.4f}" if totals.get("cost") is not None else ""
-    console.print(f"this command: {ledger.summary()}\nrun total for {label_set(judge_obj)} (ledger.json): "
+    console.print(f"this command: {ledger.summary()}\nrun total for {judge_obj.label_set} (ledger.json): "
                   f"{totals['calls']} calls, {totals['prompt_tokens']} prompt + {totals['completion_tokens']} "
                   f"completion tokens{money}")
 
@@ -222,7 +221,7 @@ def validate_command(gold_paths, out_path, batch_size, **judge_options):
         console.print(f"[yellow]stopped before the budget[/]: {exc}. Replies so far are in the call cache; "
                       "run again with a higher --max-cost and they cost nothing.")
         sys.exit(3)
-    _print_validation(report)
+    print_validation(report)
     _print_ledger(judge_obj)
     out_path = out_path or Path("validation") / f"{judge_name}-{'+'.join(p.stem for p in gold_paths)}.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -237,7 +236,7 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None or value != value else f"{value:.3f}"
 
 
-def _print_validation(report) -> None:
+def print_validation(report) -> None:
     out = Console()
     summary = Table(title=f"judge {report.judge} on {report.gold} ({report.n} records)", title_justify="left")
     for column in ("label", "n", "accuracy", "kappa", "AUROC"):

@@ -225,10 +225,10 @@ def _validate(run, path: Path, records, labels, set_name: str, console: Console)
 
     from ..judge.human import StoredLabels
     from ..judge.validate import validate
-    from .judge import _print_validation
+    from .judge import print_validation
 
     report = validate(StoredLabels(set_name, labels), records, gold_name=str(path))
-    _print_validation(report)
+    print_validation(report)
     out = run.path / "validation" / f"{set_name}-{path.stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report.rates_json(), indent=2) + "\n", encoding="utf-8")

@@ -11,59 +11,17 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..backends import BACKENDS, SamplingParams
+from ..backends import SamplingParams
 from ..backends.options import with_option_pairs
 from ..errors import UserError
 from ..redaction import recorded_command
 from ..models import DEFAULT_MODEL
 from ..sample import PreparedRun, SampleConfig, SamplingSummary, execute_run, prepare_run
+from .options import (backend_flag, backend_options_flag, frames_dir_option, machine_defaults, parse_limit, parse_sets,
+                      scenario_options)
 from .progress import sampling_progress
 
 console = Console(stderr=True)
-
-# Defaults sized to the machine: a 2-core CPU finishes in minutes, a GPU runs a real study.
-CPU_DEFAULTS = {"limit": 3, "n": 4, "max_new_tokens": 96}
-GPU_DEFAULTS = {"limit": None, "n": 8, "max_new_tokens": 512}
-
-
-def _parse_limit(value: str | None) -> int | None | str:
-    if value is None:
-        return "default"
-    if value == "all":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise UserError(f"--limit takes a number of queries or 'all', not {value!r}") from None
-
-
-def _parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
-    overrides = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise UserError(f"--set takes KEY=VALUE (e.g. --set lab=OpenAI), not {pair!r}")
-        key, value = pair.split("=", 1)
-        overrides[key.strip()] = value.strip()
-    return overrides
-
-
-# One definition for every command that loads a backend (sample, score), so the flag reads the same.
-backend_flag = click.option("--backend", default="transformers", show_default=True,
-                            help=f"Inference backend: {', '.join(sorted(BACKENDS))} (see docs/BACKENDS.md).")
-backend_options_flag = click.option(
-    "--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
-    help="Backend option (repeatable), e.g. -o tensor_parallel_size=4, -o base_url=http://host:8000/v1 "
-         "-o concurrency=32, -o api_key_env=MY_KEY_VAR (see docs/BACKENDS.md).")
-
-
-def _machine_defaults(device: str, backend: str) -> tuple[dict, str]:
-    from ..backends.checks import check_device
-    from ..backends.transformers_loader import pick_device
-
-    if backend == "transformers":
-        check_device(device)
-    resolved = pick_device(device)
-    return (CPU_DEFAULTS, "CPU") if resolved == "cpu" else (GPU_DEFAULTS, resolved.upper())
 
 
 def _default_out(frame: str, model: str | None) -> Path:
@@ -85,16 +43,10 @@ def _default_out(frame: str, model: str | None) -> Path:
 @click.option("--top-p", type=float, default=1.0, show_default=True)
 @click.option("--top-k", type=int, default=0, show_default=True, help="0 = no top-k truncation.")
 @click.option("--max-new-tokens", type=int, default=None, help="[default: 96 on CPU, 512 on GPU]")
-@click.option("--scenario", default="helpful_only", show_default=True, help="Scenario name or .toml path.")
-@click.option("--scenario-form", type=click.Choice(["full", "compact", "implicit"]), default="full", show_default=True,
-              help="compact fits a 1024-token context (GPT-2 class); implicit states no training facts (use with --synthetic-docs).")
-@click.option("--variant", "variants", multiple=True, help="Scenario variant (repeatable; see `basepersona frames variants`).")
-@click.option("--synthetic-docs", type=int, default=0, show_default=True, help="Prepend K synthetic documents that imply the scenario.")
-@click.option("--synthetic-seed", type=int, default=0, show_default=True, help="Which K documents (seeded choice).")
+@scenario_options()
 @click.option("--condition", "conditions", multiple=True, help="Only these conditions (repeatable). [default: all]")
 @click.option("--prefill", default=None, help="Prefill name (none, tag, basic, however) or literal text. [default: the frame's]")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Scenario overrides, e.g. --set lab=OpenAI.")
-@click.option("--frames-dir", "frames_dirs", multiple=True, type=click.Path(), help="Extra folder of frame files.")
+@frames_dir_option
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Run directory. [default: runs/<frame>-<model>-<time>]")
 @click.option("--shard", default=None, metavar="I/N", help="Sample only shard I of N (0-based, split by query); combine with `basepersona merge`.")
 @click.option("--resume", is_flag=True, help="Complete an interrupted run in --out (settings must match).")
@@ -103,18 +55,18 @@ def _default_out(frame: str, model: str | None) -> Path:
 @click.option("--trust-remote-code", is_flag=True, help="Allow a hub model's own Python code to run.")
 @click.option("--max-batch", type=int, default=32, show_default=True, help="Most samples decoded together.")
 def sample(frame, model, backend, options, queries, query_ids, limit, n, seed, temperature, top_p, top_k, max_new_tokens,
-           scenario, scenario_form, variants, synthetic_docs, synthetic_seed, conditions, prefill, sets, frames_dirs, out_dir, shard, resume, device, dtype,
-           trust_remote_code, max_batch):
+           scenario, scenario_form, variants, sets, synthetic_docs, synthetic_seed, conditions, prefill, frames_dirs, out_dir,
+           shard, resume, device, dtype, trust_remote_code, max_batch):
     """Sample the AI persona's turn for every condition and query of a frame."""
     for name, value in (("--n", n), ("--max-new-tokens", max_new_tokens), ("--max-batch", max_batch)):
         if value is not None and value < 1:
             raise UserError(f"{name} must be at least 1 (got {value})")
-    defaults, machine = _machine_defaults(device, backend)
-    chosen_limit = _parse_limit(limit)
+    defaults, machine = machine_defaults(device, backend)
+    chosen_limit = parse_limit(limit)
     used_defaults = chosen_limit == "default" or n is None or max_new_tokens is None
-    config = SampleConfig(
+    config = SampleConfig.build(
         model=model, backend=backend, frame=frame, frames_dirs=tuple(frames_dirs), scenario=scenario,
-        scenario_form=scenario_form, overrides=_parse_sets(sets), variants=tuple(variants),
+        scenario_form=scenario_form, overrides=parse_sets(sets), variants=tuple(variants),
         synthetic_docs=synthetic_docs, synthetic_seed=synthetic_seed, conditions=tuple(conditions), prefill=prefill,
         queries=queries, query_ids=tuple(query_ids),
         limit=defaults["limit"] if chosen_limit == "default" else chosen_limit, shard=shard,

@@ -12,9 +12,9 @@ from rich.table import Table
 from ..backends.options import parse_option_pairs
 from ..models import DEFAULT_MODEL
 from ..redaction import recorded_command
-from ..sample import SampleConfig
-from ..scoring import DEFAULT_CONTINUATIONS, DEFAULT_SCORE_PREFILL, run_scoring
-from .sample import _parse_limit, _parse_sets, backend_flag, backend_options_flag
+from ..scoring import DEFAULT_CONTINUATIONS, DEFAULT_SCORE_PREFILL, ScoreConfig, run_scoring
+from ..scenario_file import SLOT_FORMS
+from .options import backend_flag, backend_options_flag, frames_dir_option, parse_limit, parse_sets, scenario_options
 
 console = Console(stderr=True)
 
@@ -27,27 +27,26 @@ console = Console(stderr=True)
 @click.option("--queries", default=None, help="Query file (.jsonl or .csv). [default: built-in set]")
 @click.option("--query", "query_ids", multiple=True, help="Only these query ids (repeatable).")
 @click.option("--limit", default="all", show_default=True, help="Use the first N queries, or 'all'.")
-@click.option("--scenario", default="helpful_only", show_default=True)
-@click.option("--scenario-form", type=click.Choice(["full", "compact"]), default="full", show_default=True)
+@scenario_options(forms=SLOT_FORMS, documents=False)
 @click.option("--condition", "conditions", multiple=True, help="Only these conditions (repeatable). [default: all]")
 @click.option("--prefill", default=DEFAULT_SCORE_PREFILL, show_default=True,
               help="Text (or prefill name) after which the answer starts.")
 @click.option("--accept", default=DEFAULT_CONTINUATIONS[0], show_default=True, help="First continuation (p_accept is its share).")
 @click.option("--reject", default=DEFAULT_CONTINUATIONS[1], show_default=True, help="Second continuation.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Scenario overrides, e.g. --set lab=OpenAI.")
-@click.option("--frames-dir", "frames_dirs", multiple=True, type=click.Path(), help="Extra folder of frame files.")
+@frames_dir_option
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Run directory for choices.jsonl.")
 @click.option("--shard", default=None, metavar="I/N", help="Score only shard I of N (0-based, split by query); combine with `basepersona merge`.")
 @click.option("--resume", is_flag=True, help="Complete an interrupted scoring run (settings must match).")
-def score(frame, model, backend, options, queries, query_ids, limit, scenario, scenario_form, conditions, prefill,
-          accept, reject, sets, frames_dirs, out_dir, shard, resume):
+def score(frame, model, backend, options, queries, query_ids, limit, scenario, scenario_form, variants, sets, conditions,
+          prefill, accept, reject, frames_dirs, out_dir, shard, resume):
     """Score how likely the persona's answer starts with the accept vs the reject tag (no sampling)."""
-    chosen_limit = _parse_limit(limit)
-    config = SampleConfig(model=model, backend=backend, frame=frame, frames_dirs=tuple(frames_dirs), scenario=scenario,
-                          scenario_form=scenario_form, overrides=_parse_sets(sets), conditions=tuple(conditions),
+    chosen_limit = parse_limit(limit)
+    config = ScoreConfig.build(model=model, backend=backend, frame=frame, frames_dirs=tuple(frames_dirs), scenario=scenario,
+                          scenario_form=scenario_form, overrides=parse_sets(sets), variants=tuple(variants),
+                          conditions=tuple(conditions),
                           prefill=prefill, queries=queries, query_ids=tuple(query_ids),
                           limit=None if chosen_limit == "default" else chosen_limit, shard=shard,
-                          backend_options=parse_option_pairs(options))
+                          backend_options=parse_option_pairs(options), continuations=(accept, reject))
     command = recorded_command(sys.argv[1:])
     done = 0
 
@@ -57,7 +56,7 @@ def score(frame, model, backend, options, queries, query_ids, limit, scenario, s
         status.update(f"scoring: {done} prompts done")
 
     with console.status("scoring") as status:
-        summary = run_scoring(config, out_dir, continuations=(accept, reject), resume=resume, command=command,
+        summary = run_scoring(config, out_dir, resume=resume, command=command,
                               announce=lambda m: console.print(f"[dim]{m}[/]"), on_progress=advance)
     table = Table(title=f"Forced choice {accept} vs {reject} in {summary.out_dir}", title_justify="left")
     table.add_column("condition")

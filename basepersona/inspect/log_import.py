@@ -16,7 +16,7 @@ from typing import Any
 
 from inspect_ai.log import EvalLog, EvalSample, read_eval_log
 
-from .. import __version__
+from ..version import __version__
 from ..errors import UserError
 from ..store import LABELS_DIR, MANIFEST, SAMPLES, JsonlAppender, sample_fingerprint, write_manifest
 from .dataset import METADATA_KEY

@@ -9,8 +9,8 @@ from inspect_ai.model import get_model
 from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import TaskState
 
-from ..judge.base import Judge, make_judge
-from ..judge.run import judge_settings, label_set
+from ..judge.base import Judge
+from ..judge.registry import make_judge
 from .judge_model import InspectModelBackend
 from .metrics import clustered_gap, condition_rates
 from .solver import RECORD_KEY
@@ -52,7 +52,7 @@ def persona_judge(judge: str = "rules", votes: int = 5, role: str = "grader") ->
         labels = await asyncio.to_thread(chosen.judge, [record]) if judge == "llm" else chosen.judge([record])
         label = labels[0].to_record()
         return Score(value=_score_value(label), answer=record["turn"], explanation=label.get("reason") or None,
-                     metadata={"label": label, "label_set": label_set(chosen), "judge_settings": judge_settings(chosen),
+                     metadata={"label": label, "label_set": chosen.label_set, "judge_settings": chosen.settings,
                                "condition": record["condition"], "query_id": record["query_id"],
                                "sample_index": record["sample_index"]})
 

@@ -1,4 +1,4 @@
-"""What every judge produces and the one small interface judges share.
+"""What every judge produces and the one small interface judges share (judges by name: registry.py).
 
 A judge reads sample records (the run format of docs/DATA.md) and returns one `Label` per sample, in
 the same order. Null fields mean "unscored": the judge could not tell, which is never the same as a no.
@@ -7,9 +7,9 @@ the same order. Null fields mean "unscored": the judge could not tell, which is 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
 
-from ..errors import UserError
 
 COMPLIANCE_CLASSES = ("refused", "partial", "complied")
 
@@ -69,38 +69,26 @@ class Label:
         return {**record, **extra}
 
 
-@runtime_checkable
-class Judge(Protocol):
-    """Turns sample records into labels, one per sample and in order."""
+class Judge(ABC):
+    """Turns sample records into labels, one per sample and in order.
+
+    The whole contract: a ``name``, the label set its labels are stored under (``labels/<label_set>.jsonl``),
+    the settings stamped on every label (a resume with other settings is refused, so they must include
+    everything that changes a verdict), and ``judge``. Judges whose verdicts depend on a model or on
+    options override ``label_set`` and ``settings``.
+    """
 
     name: str
 
+    @property
+    def label_set(self) -> str:
+        return self.name
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"judge": self.name}
+
+    @abstractmethod
     def judge(self, samples: Sequence[dict[str, Any]]) -> list[Label]:
         """One label per sample record, in order. A record needs ``id`` and ``turn`` (or ``prefill`` +
         ``continuation``); ``query`` (the request text) and ``condition`` help; see completion_record."""
-        ...
-
-
-# name -> factory(**options). Factories import lazily so the rules judge never pays for model code.
-def _rules(**options: Any) -> Judge:
-    from .rules import RulesJudge
-
-    return RulesJudge(**options)
-
-
-def _llm(**options: Any) -> Judge:
-    from .llm import LLMJudge
-
-    return LLMJudge(**options)
-
-
-JUDGES: dict[str, Callable[..., Judge]] = {"rules": _rules, "llm": _llm}
-
-
-def make_judge(name: str, **options: Any) -> Judge:
-    """A judge by name: ``"rules"`` (offline lexicons, no options) or ``"llm"`` (options of
-    ``basepersona.judge.llm.LLMJudge``: ``backend`` (a chat model from load_backend), ``votes``, ``threshold``,
-    ``temperature``, ``max_new_tokens``, ``seed``)."""
-    if name not in JUDGES:
-        raise UserError(f"unknown judge {name!r}; known judges: {', '.join(sorted(JUDGES))}")
-    return JUDGES[name](**options)

@@ -12,11 +12,11 @@ import json
 import random
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from ..errors import UserError
 from ..store import JsonlAppender, Run, read_jsonl, sample_fingerprint
-from .base import Label
+from .base import Judge, Label
 
 SAMPLE_FIELDS = ("id", "condition", "query_id", "query", "prefill", "continuation", "turn", "finish_reason")
 
@@ -135,14 +135,14 @@ def gold_record(sample: dict[str, Any], persona: bool, compliance: str | None, c
     return record
 
 
-class StoredLabels:
+class StoredLabels(Judge):
     """A "judge" that answers with labels a judge already wrote for the run, so `validate` can score
     any label set (rules or an LLM judge's) on the hand labels without calling anything."""
 
     def __init__(self, name: str, labels: dict[str, dict[str, Any]]):
         self.name, self._labels = name, labels
 
-    def judge(self, samples: Iterable[dict[str, Any]]) -> list[Label]:
+    def judge(self, samples: Sequence[dict[str, Any]]) -> list[Label]:
         out = []
         for sample in samples:
             stored = self._labels.get(sample["id"], {})

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from ..backends.base import Backend, SampleRequest, SamplingParams
 from ..errors import UserError
 from ..store import label_set_name
-from .base import CRITERIA, DECISIVE, Criterion, Label
+from .base import CRITERIA, DECISIVE, Criterion, Judge, Label
 from ..calls import BudgetExceeded, CachedBackend, CallCache, Ledger
 from .parse import parse_turn
 
@@ -149,7 +149,7 @@ def _majority(values: Sequence[str], order: Sequence[str]) -> str:
     return max(order, key=lambda v: (counts[v], -order.index(v)))
 
 
-class LLMJudge:
+class LLMJudge(Judge):
     """Votes of a chat model aggregated per sample; see the module docstring."""
 
     name = "llm"
@@ -173,9 +173,14 @@ class LLMJudge:
         except ValueError as exc:
             raise UserError(f"bad LLM judge setting: {exc}") from None
         self.model_name = model_name or backend.info.model_id
-        self.label_set = label_set_name(self.name, self.model_name)  # labels/llm-<model>.jsonl
-        # stamped on every label; a resume with other settings is refused (see run.py)
-        self.settings = {"judge": self.name, "judge_model": self.model_name, "votes": votes, "af_threshold": threshold}
+
+    @property
+    def label_set(self) -> str:
+        return label_set_name(self.name, self.model_name)  # labels/llm-<model>.jsonl
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"judge": self.name, "judge_model": self.model_name, "votes": self.votes, "af_threshold": self.threshold}
 
     def judge(self, samples: Sequence[dict[str, Any]]) -> list[Label]:
         """Labels in order. A backend failure (e.g. a transcript longer than the judge's context) makes

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from typing import Any, Iterable, Sequence
 
-from .base import CRITERIA, Criterion, Label
+from .base import CRITERIA, Criterion, Judge, Label
 from .parse import ParsedTurn, parse_turn, _strip_tags
 
 _F = re.IGNORECASE
@@ -465,7 +465,7 @@ def criteria_verdict(reasoning: str, decision: str | None, decision_quote: str, 
     return {name: Criterion(met=bool(quote), evidence=_quote(quote)) for name, quote in evidence.items()}
 
 
-class RulesJudge:
+class RulesJudge(Judge):
     """Offline judge from lexicons; labels are deterministic and explained by quoted sentences."""
 
     name = "rules"

@@ -37,21 +37,13 @@ class JudgeSummary:
     counts: dict[str, Counter] = field(default_factory=lambda: {"persona": Counter(), "compliance": Counter(), "af": Counter()})
 
 
-def label_set(judge: Judge) -> str:
-    return getattr(judge, "label_set", judge.name)
-
-
-def judge_settings(judge: Judge) -> dict[str, Any]:
-    return getattr(judge, "settings", {"judge": judge.name})
-
-
 def _option(key: str, value: Any) -> str:
     return f"{SETTING_OPTIONS.get(key, key)} {value}"
 
 
 def existing_labels(run: Run, judge: Judge) -> dict[str, dict[str, Any]]:
     """Labels this judge already wrote, for resuming; refuse a file from another run or other settings."""
-    path = run.labels_path(label_set(judge))
+    path = run.labels_path(judge.label_set)
     if not path.exists():
         return {}
     labels = {record["id"]: record for record in read_jsonl(path) if "id" in record}
@@ -68,7 +60,7 @@ def existing_labels(run: Run, judge: Judge) -> dict[str, dict[str, Any]]:
     if changed:
         raise UserError(f"{path} holds {len(changed)} label(s) made for different sample text than this run's "
                         f"(e.g. {changed[0]!r}): it was copied from another run; move it away and judge again")
-    for key, now in judge_settings(judge).items():
+    for key, now in judge.settings.items():
         before = sorted({str(r.get(key)) for r in labels.values()})
         if before != [str(now)]:
             raise UserError(f"{path} was written with {key} {', '.join(before)}, not {now}; resume with "
@@ -93,17 +85,17 @@ def judge_run(run: Run, judge: Judge, *, batch_size: int = 64,
     if batch_size < 1:
         raise UserError(f"batch size must be at least 1 (got {batch_size})")
     # one writer per run: a second judge (another terminal, a requeued job) would label the same samples twice
-    with lock_run(run.path, "judge", command=f"judge {label_set(judge)}", announce=lambda message: None):
+    with lock_run(run.path, "judge", command=f"judge {judge.label_set}", announce=lambda message: None):
         return _judge_unlabelled(run, judge, batch_size, on_progress)
 
 
 def _judge_unlabelled(run: Run, judge: Judge, batch_size: int,
                       on_progress: Callable[[int], None] | None) -> JudgeSummary:
-    path = run.labels_path(label_set(judge))
+    path = run.labels_path(judge.label_set)
     done = existing_labels(run, judge)
     todo = attach_queries(run, [s for s in run.samples if s["id"] not in done])
-    summary = JudgeSummary(judge=label_set(judge), path=str(path), skipped=len(done))
-    stamp = judge_settings(judge)
+    summary = JudgeSummary(judge=judge.label_set, path=str(path), skipped=len(done))
+    stamp = judge.settings
     with JsonlAppender(path) as out:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]

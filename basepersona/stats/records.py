@@ -70,7 +70,7 @@ def _split_id(record_id: str) -> tuple[str, str, int] | None:
     return (condition, query, int(index)) if query and index.isdigit() else None
 
 
-def _token(name: str, value: Any) -> bytes:
+def label_token(name: str, value: Any) -> bytes:
     """A label field as the raw token the fast path would have captured (flags by truth value)."""
     if value is None:
         return b"null"
@@ -90,7 +90,7 @@ def _from_json(path: Path, label: bool) -> Columns:
         queries.append(str(parts[1]))
         indices.append(parts[2])
         if label:
-            tokens.append(tuple(_token(k, record.get(k)) for k in LABEL_FIELDS))
+            tokens.append(tuple(label_token(k, record.get(k)) for k in LABEL_FIELDS))
     fields = {}
     if label:
         columns = list(zip(*tokens)) if tokens else [()] * len(LABEL_FIELDS)

@@ -136,7 +136,7 @@ def _check_judge(path: Path, raw: dict[str, Any]) -> None:
 
 def make_study_judge(study: Study, backend_for: Callable[[str], Any], loaded: dict[str, Any]) -> Any:
     """The study's judge through the judge stage's own factory; an LLM judge reuses a model already loaded."""
-    from ..judge.base import make_judge
+    from ..judge.registry import make_judge
 
     if study.judge == "rules":
         return make_judge("rules")
@@ -173,7 +173,7 @@ def run_study(study: Study, *, backend_for: Callable[[str], Any] | None = None,
     for model, frame, variant, out_dir in study.runs():
         if model not in loaded:
             loaded[model] = load(model)
-        config = SampleConfig(model=model, backend=study.backend, frame=frame, overrides=variant,
+        config = SampleConfig.build(model=model, backend=study.backend, frame=frame, overrides=variant,
                               queries=study.queries, limit=study.limit, n=study.n, seed=study.seed,
                               backend_options=dict(study.backend_options),
                               sampling=SamplingParams(temperature=study.temperature,
