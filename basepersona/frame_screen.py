@@ -15,7 +15,7 @@ from .sample import ProgressCallback, SampleConfig, run_sampling
 from .scenario import load_scenario
 from .stats.screen import FrameScreen, screen_samples
 from .store import SAMPLES, read_jsonl
-from .synthetic import select as select_documents
+from .synthetic_documents import select as select_documents
 
 
 @dataclass

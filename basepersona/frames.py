@@ -24,7 +24,7 @@ from .errors import UserError
 from .resources import data_dir
 from .scenario_file import Condition, Scenario
 from .templating import checked_template
-from .synthetic import preamble
+from .synthetic_documents import preamble
 from .templating import Template, load_toml
 
 FRAMES_ENV = "BASEPERSONA_FRAMES"

@@ -19,8 +19,8 @@ from .queries import QuerySet, load_queries
 from .run_folder import INPUTS_DIR, template_files
 from .scenario import Condition, Scenario, check_override_keys, load_scenario
 from .shards import parse_shard
-from .synthetic import DocumentSelection
-from .synthetic import select as select_documents
+from .synthetic_documents import DocumentSelection
+from .synthetic_documents import select as select_documents
 
 DEFAULT_MODEL_NAME = "embedded:gemma-3-270m"  # what a run records when no --model was given
 

@@ -12,7 +12,7 @@ from basepersona.backends.options import check_options, parse_option_pairs, requ
 from basepersona.backends.seeds import seed_runs
 from basepersona.cli import main
 from basepersona.errors import UserError
-from basepersona.stats.study import load_study, run_study
+from basepersona.study import load_study, run_study
 
 
 def test_unknown_backend_lists_the_known_ones():

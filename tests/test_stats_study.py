@@ -10,7 +10,7 @@ import pytest
 from basepersona.backends.base import Completion, ModelInfo
 from basepersona.commands.stats import write_study_report
 from basepersona.errors import UserError
-from basepersona.stats.study import load_study, run_study
+from basepersona.study import load_study, run_study
 from basepersona.store import load_run
 
 from judge_helpers import ScriptedChatBackend, verdict

@@ -93,3 +93,25 @@ class Backend(Protocol):
     def count_tokens(self, text: str) -> int:
         """Number of tokens ``text`` takes for this model."""
         ...
+
+
+@dataclass(frozen=True)
+class ContinuationScore:
+    """log P(continuation | prompt) under the model's raw distribution (temperature 1, no truncation)."""
+
+    logprob: float  # sum of the continuation's token logprobs
+    tokens: int  # how many tokens the continuation took
+    boundary_merged: bool = False  # a token straddled prompt and continuation (server scoring only)
+
+
+@runtime_checkable
+class ScoringBackend(Backend, Protocol):
+    """A backend that also exposes token logprobs, for forced-choice scoring (backends/forced_choice.py).
+    Every built-in backend is one: transformers, vllm, llamacpp, and openai where the server echoes logprobs."""
+
+    def continuation_logprobs(self, prompts: Sequence[str],
+                              continuations: Sequence[str]) -> Iterator[tuple[int, list[ContinuationScore]]]:
+        """For each prompt (in any order), ``(prompt index, one score per continuation)``; a continuation is
+        tokenised after its prompt as forced_choice.continuation_ids does, so the prompt's tokens stay the
+        ones the model is conditioned on."""
+        ...

@@ -3,26 +3,19 @@
 For each prompt and each continuation (by default the accept and the reject tag) the score is the
 sum of the continuation tokens' logprobs given the prompt, under the model's raw distribution
 (temperature 1, no truncation). Two continuations give a normalised two-way probability
-``p = exp(a) / (exp(a) + exp(b))``. Backends with logprobs implement
-``continuation_logprobs(prompts, continuations)``, yielding ``(prompt_index, [ContinuationScore])``;
-the transformers backend is scored here, reusing its prefix KV caches.
+``p = exp(a) / (exp(a) + exp(b))``. Backends with logprobs implement the ``ScoringBackend`` protocol
+(backends/base.py).
 """
 
 from __future__ import annotations
 
-import copy
 import math
-from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import UserError
+from .base import ContinuationScore, ScoringBackend
 
-
-@dataclass(frozen=True)
-class ContinuationScore:
-    logprob: float  # sum of the continuation's token logprobs
-    tokens: int  # how many tokens the continuation took
-    boundary_merged: bool = False  # a token straddled prompt and continuation (server scoring only)
+__all__ = ["ContinuationScore", "continuation_ids", "continuation_logprobs", "token_encoder", "two_way_probability"]
 
 
 def two_way_probability(logprob_a: float, logprob_b: float) -> float:
@@ -47,47 +40,21 @@ def continuation_ids(encode: Any, prompt_ids: Sequence[int], prompt: str, contin
     return list(alone)
 
 
-def continuation_logprobs(backend: Any, prompts: Sequence[str],
-                          continuations: Sequence[str]) -> Iterator[tuple[int, list[ContinuationScore]]]:
-    """Score every continuation after every prompt with whatever logprobs ``backend`` exposes."""
-    if len(continuations) < 2 or len(set(continuations)) != len(continuations):
-        raise UserError("forced-choice scoring needs at least two different continuations")
-    from .transformers_backend import TransformersBackend
-
-    if isinstance(backend, TransformersBackend):
-        return _transformers_scores(backend, prompts, continuations)
-    if hasattr(backend, "continuation_logprobs"):
-        return backend.continuation_logprobs(prompts, continuations)
-    raise UserError(f"the {backend.info.backend} backend exposes no token logprobs; forced-choice scoring "
-                    "works with the transformers, vllm, llamacpp and openai backends")
-
-
-def _transformers_scores(backend: Any, prompts: Sequence[str],
-                         continuations: Sequence[str]) -> Iterator[tuple[int, list[ContinuationScore]]]:
-    import torch
-
-    from .transformers_backend import common_prefix_length
-
-    tokenizer = backend.tokenizer
+def token_encoder(tokenizer: Any) -> Callable[[str, bool], list[int]]:
+    """``encode(text, special)`` for a Hugging Face tokenizer, as ``continuation_ids`` takes it."""
 
     def encode(text: str, special: bool) -> list[int]:
         return list(tokenizer(text, add_special_tokens=special)["input_ids"])
 
-    encoded = [encode(p, True) for p in prompts]
-    # as in sampling: the text all prompts share is prefilled once, each prompt's last token is fed
-    # together with the continuation so its logits come out of the same forward pass
-    shared = common_prefix_length([ids[:-1] for ids in encoded])
-    with torch.inference_mode():
-        shared_cache = backend._shared_prefix_cache(tuple(encoded[0][:shared])) if shared else None
-        for index, (prompt, ids) in enumerate(zip(prompts, encoded)):
-            prompt_cache = backend._extend(shared_cache, ids[shared:-1])
-            scores = []
-            for continuation in continuations:
-                tail = continuation_ids(encode, ids, prompt, continuation)
-                inputs = torch.tensor([[ids[-1]] + tail[:-1]], device=backend.device)
-                cache = copy.deepcopy(prompt_cache)
-                logits = backend.model(input_ids=inputs, **{backend.cache_argument: cache}, use_cache=True).logits[0]
-                logprobs = torch.log_softmax(logits.double(), dim=-1)
-                picked = logprobs.gather(-1, torch.tensor(tail, device=logprobs.device).unsqueeze(-1))
-                scores.append(ContinuationScore(float(picked.sum()), len(tail)))
-            yield index, scores
+    return encode
+
+
+def continuation_logprobs(backend: Any, prompts: Sequence[str],
+                          continuations: Sequence[str]) -> Iterator[tuple[int, list[ContinuationScore]]]:
+    """Score every continuation after every prompt with the backend's token logprobs."""
+    if len(continuations) < 2 or len(set(continuations)) != len(continuations):
+        raise UserError("forced-choice scoring needs at least two different continuations")
+    if not isinstance(backend, ScoringBackend):
+        raise UserError(f"the {backend.info.backend} backend exposes no token logprobs; forced-choice scoring "
+                        "works with the transformers, vllm, llamacpp and openai backends")
+    return backend.continuation_logprobs(prompts, continuations)

@@ -24,8 +24,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..models import EMBEDDED, file_sha256
-from .base import Completion, ModelInfo, SampleRequest, SamplingParams
-from .forced_choice import ContinuationScore, continuation_ids
+from .base import Completion, ContinuationScore, ModelInfo, SampleRequest, SamplingParams
+from .forced_choice import continuation_ids
 from .options import check_options, require_extra
 
 OPTIONS = ("n_ctx", "n_threads", "n_batch", "n_gpu_layers", "announce")

@@ -160,7 +160,7 @@ class OpenAIBackend:
     def continuation_logprobs(self, prompts: Sequence[str], continuations: Sequence[str]):
         """One echo request per (prompt, continuation): a single prompt makes usage.prompt_tokens its
         own token count, which locates the continuation (see echo_alignment)."""
-        from .forced_choice import ContinuationScore
+        from .base import ContinuationScore
 
         if any(decode_chat(prompt) is not None for prompt in prompts):
             raise UserError("forced-choice scoring over a server needs a document frame: /v1/chat/completions "

@@ -1,6 +1,6 @@
 """The transformers backend: a prefix-reusing sampler for any causal LM transformers can load.
 
-Cost model (measured on CPU, see ENVIRONMENT.md): the prompt prefill dominates when n samples each
+Cost model (measured on CPU; benchmarks/backend_throughput.py and docs/BACKENDS.md): the prompt prefill dominates when n samples each
 re-read a long prompt, as ``generate(num_return_sequences=n)`` does. Here a prompt is prefilled
 once and its KV cache is copied to all n rows; and the text every prompt of a call shares (the
 scenario and the frame's header) is prefilled once per call, each prompt only adding its own tail.
@@ -20,10 +20,12 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .base import Completion, ModelInfo, SampleRequest, SamplingParams
+from .base import Completion, ContinuationScore, ModelInfo, SampleRequest, SamplingParams
 from .decode_linear import decode_linears
+from .forced_choice import continuation_ids, token_encoder
 from .shared_prefix import GroupedPrefixCache, SharedPrefixCache, decode_attention
 from .token_sampling import choose_tokens, sample_stream
+from .vocabulary import control_token_ids
 
 
 def cache_argument(model: Any) -> str:
@@ -118,6 +120,28 @@ class TransformersBackend:
                 self._decode_batch(rows, prompt_caches, encoded, params)
                 seconds = (time.perf_counter() - began) / len(rows)
                 yield [self._completion(row, len(encoded[row.request_index]), seconds) for row in rows]
+
+    def continuation_logprobs(self, prompts: Sequence[str],
+                              continuations: Sequence[str]) -> Iterator[tuple[int, list[ContinuationScore]]]:
+        """ScoringBackend: as in sampling, the text all prompts share is prefilled once and each prompt's
+        last token is fed together with the continuation, so its logits come out of the same forward pass."""
+        encode = token_encoder(self.tokenizer)
+        encoded = [encode(p, True) for p in prompts]
+        shared = common_prefix_length([ids[:-1] for ids in encoded])
+        with torch.inference_mode():
+            shared_cache = self._shared_prefix_cache(tuple(encoded[0][:shared])) if shared else None
+            for index, (prompt, ids) in enumerate(zip(prompts, encoded)):
+                prompt_cache = self._extend(shared_cache, ids[shared:-1])
+                scores = []
+                for continuation in continuations:
+                    tail = continuation_ids(encode, ids, prompt, continuation)
+                    inputs = torch.tensor([[ids[-1]] + tail[:-1]], device=self.device)
+                    cache = copy.deepcopy(prompt_cache)
+                    logits = self.model(input_ids=inputs, **{self.cache_argument: cache}, use_cache=True).logits[0]
+                    logprobs = torch.log_softmax(logits.double(), dim=-1)
+                    picked = logprobs.gather(-1, torch.tensor(tail, device=logprobs.device).unsqueeze(-1))
+                    scores.append(ContinuationScore(float(picked.sum()), len(tail)))
+                yield index, scores
 
     def _row_batches(self, requests: Sequence[SampleRequest]) -> Iterator[list[_Row]]:
         """Up to max_batch rows per decode batch, filled prompt after prompt (a prompt may span two
@@ -318,10 +342,7 @@ class TransformersBackend:
 
     def _banned_ids(self) -> torch.Tensor | None:
         """Special and control tokens (e.g. Gemma's <start_of_image>) never belong in sampled text."""
-        special = set(getattr(self.tokenizer, "all_special_ids", []))
-        for token_id, token in getattr(self.tokenizer, "added_tokens_decoder", {}).items():
-            if getattr(token, "special", False):
-                special.add(int(token_id))
+        special = control_token_ids(self.tokenizer)
         vocab_size = self.model.get_output_embeddings().weight.shape[0]
         banned = sorted(i for i in special - self.eos_ids if 0 <= i < vocab_size)
         return torch.tensor(banned, dtype=torch.long, device=self.device) if banned else None

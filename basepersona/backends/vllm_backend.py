@@ -16,8 +16,9 @@ from typing import Any, Iterator, Sequence
 
 from ..errors import UserError
 from ..models import resolve_model
-from .base import Completion, ModelInfo, SampleRequest, SamplingParams
-from .forced_choice import ContinuationScore, continuation_ids
+from .base import Completion, ContinuationScore, ModelInfo, SampleRequest, SamplingParams
+from .forced_choice import continuation_ids, token_encoder
+from .vocabulary import control_token_ids
 from .options import check_options, option_number, require_extra
 from .seeds import seed_runs
 from .transformers_backend import TransformersBackend
@@ -82,9 +83,7 @@ class VLLMBackend:
         from vllm import SamplingParams as VSamplingParams
         from vllm.inputs import TokensPrompt
 
-        def encode(text: str, special: bool) -> list[int]:
-            return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
-
+        encode = token_encoder(self.tokenizer)
         # max_tokens=1: vLLM must generate something; prompt_logprobs=0 returns each prompt token's own logprob
         params = VSamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, seed=0)
         for start in range(0, len(prompts), self.chunk_prompts):
@@ -113,13 +112,8 @@ class VLLMBackend:
 
     def _special_ids(self) -> dict[int, float]:
         """Control tokens (e.g. Gemma's <start_of_image>) other than end-of-text, biased to -100."""
-        tokenizer = self.tokenizer
-        special = set(getattr(tokenizer, "all_special_ids", []))
-        for token_id, token in getattr(tokenizer, "added_tokens_decoder", {}).items():
-            if getattr(token, "special", False):
-                special.add(int(token_id))
-        eos = getattr(tokenizer, "eos_token_id", None)
-        return {i: BANNED_BIAS for i in sorted(special) if i != eos}
+        eos = getattr(self.tokenizer, "eos_token_id", None)
+        return {i: BANNED_BIAS for i in sorted(control_token_ids(self.tokenizer)) if i != eos}
 
 
 def load_vllm_backend(model: str | None, **options: Any) -> VLLMBackend:

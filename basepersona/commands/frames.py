@@ -13,7 +13,7 @@ from ..errors import UserError
 from ..frames import FrameLibrary
 from ..queries import load_queries
 from ..scenario import load_scenario
-from ..synthetic import select as select_documents
+from ..synthetic_documents import select as select_documents
 from . import frames_library
 from .options import frames_dir_option, parse_sets, scenario_options
 

@@ -209,7 +209,7 @@ def study(study_file, n_boot, n_perm):
     \b
     Example:  basepersona study my-study.toml
     """
-    from ..stats.study import load_study, run_study
+    from ..study import load_study, run_study
 
     plan = load_study(study_file)
     runs = run_study(plan, announce=lambda message: err_console.print(f"[dim]{message}[/]"))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import UserError
+from .errors import UserError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,13 +50,13 @@ class Study:
 
     def label_set(self) -> str:
         """The label file (stem) the study's judge writes and its report reads."""
-        from ..store import label_set_name
+        from .store import label_set_name
 
         return label_set_name(self.judge, self.judge_model if self.judge == "llm" else None)
 
     def runs(self) -> list[tuple[str, str, dict[str, str], Path]]:
         """(model, frame, variant overrides, run directory) for every run the study needs."""
-        from .table import variant_name
+        from .stats.table import variant_name
 
         plan = []
         for variant in self.variants:
@@ -136,7 +136,7 @@ def _check_judge(path: Path, raw: dict[str, Any]) -> None:
 
 def make_study_judge(study: Study, backend_for: Callable[[str], Any], loaded: dict[str, Any]) -> Any:
     """The study's judge through the judge stage's own factory; an LLM judge reuses a model already loaded."""
-    from ..judge.registry import make_judge
+    from .judge.registry import make_judge
 
     if study.judge == "rules":
         return make_judge("rules")
@@ -155,10 +155,10 @@ def run_study(study: Study, *, backend_for: Callable[[str], Any] | None = None,
     judge's model); by default each model is loaded once with the study's backend (the judge model with
     judge_backend when set).
     """
-    from ..backends import SamplingParams, load_backend
-    from ..judge.run import judge_run
-    from ..sample import SampleConfig, run_sampling
-    from ..store import MANIFEST, load_run
+    from .backends import SamplingParams, load_backend
+    from .judge.run import judge_run
+    from .sample import SampleConfig, run_sampling
+    from .store import MANIFEST, load_run
 
     def load(model: str) -> Any:
         if backend_for:
