@@ -16,6 +16,7 @@ from .design import prompt_hash
 from .errors import UserError
 from .frames import ChatFormatter, Frame, RenderedPrompt, cut_turn
 from .queries import Query, QuerySet
+from .records import SampleRecord, provenance
 from .run_config import (DesignInputs, EngineConfig, RunDesign, design_settings, engine_settings_of, load_design,
                          split_options, with_stored_inputs)
 from .run_open import loaded_model, open_run
@@ -171,38 +172,37 @@ def _done_indices(out_dir: Path) -> set[str]:
 def execute_run(run: PreparedRun, on_progress: ProgressCallback | None = None) -> SamplingSummary:
     """Draw every missing sample of a prepared run, appending each finished batch to samples.jsonl."""
     pending = [job for job in run.jobs if job.missing]
-    provenance = {key: run.settings[key] for key in ("model", "model_revision", "frame", "frame_hash", "scenario", "variant")}
     began = time.perf_counter()
     try:
-        new, tokens = _append_samples(run, pending, provenance, on_progress)
+        new, tokens = _append_samples(run, pending, on_progress)
     finally:
         run.release()
     return SamplingSummary(run.out_dir, run.total, new, run.already_done, summarize(run.out_dir),
                            time.perf_counter() - began, tokens)
 
 
-def _append_samples(run: PreparedRun, pending: list[PromptJob], provenance: dict[str, Any],
-                    on_progress: ProgressCallback | None) -> tuple[int, int]:
+def _append_samples(run: PreparedRun, pending: list[PromptJob], on_progress: ProgressCallback | None) -> tuple[int, int]:
     config, settings = run.config, run.settings
+    origin = provenance(settings)
     requests = [SampleRequest(prompt=job.prompt.text, seeds=tuple(config.seed + i for i in job.missing),
                               stop=job.prompt.stop_strings, rng_key=job.query.id) for job in pending]
     new = tokens = 0
     live = _LiveTokens(run.backend, on_progress)
     with JsonlAppender(run.out_dir / SAMPLES, _resume_hint(run)) as appender, live:
         for completions in run.backend.sample(requests, config.sampling):
-            records = []
+            records: list[SampleRecord] = []
             for completion in completions:
                 job = pending[completion.request_index]
                 index = job.missing[completion.seed_index]
                 turn, marker = cut_turn(job.prompt.prefill, completion.text, job.prompt)
                 records.append({
+                    **origin,
                     "id": sample_id(job.condition.name, job.query.id, index),
                     "condition": job.condition.name,
                     "query_id": job.query.id,
                     "query_category": job.query.category,
                     "sample_index": index,
                     "seed": config.seed + index,
-                    **provenance,
                     "sampling": settings["sampling"],
                     "prompt_hash": prompt_hash(job.prompt.text),
                     "prompt_tokens": completion.prompt_tokens,

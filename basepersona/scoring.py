@@ -18,6 +18,7 @@ from .backends.checks import check_context
 from .backends.forced_choice import continuation_logprobs, two_way_probability
 from .design import prompt_hash
 from .errors import UserError
+from .records import ChoiceRecord, provenance
 from .run_config import (DesignInputs, EngineConfig, RunDesign, design_settings, engine_settings_of, load_design,
                          split_options, with_stored_inputs)
 from .run_open import loaded_model, open_run
@@ -90,18 +91,18 @@ def _pending_choices(design: RunDesign, inputs: DesignInputs, backend: Backend, 
 
 def _append_choices(jobs: list, backend: Backend, settings: dict[str, Any], continuations: Sequence[str],
                     out_dir: Path, on_progress: Callable[[int], None] | None) -> None:
-    provenance = {key: settings[key] for key in ("model", "model_revision", "frame", "frame_hash", "scenario", "variant")}
+    origin = provenance(settings)
     hint = f"free some space, then continue with: basepersona score --resume --out {out_dir} (and the same settings)"
     with JsonlAppender(out_dir / CHOICES, hint) as appender:
         for index, scores in continuation_logprobs(backend, [job[2].text for job in jobs], continuations):
             condition, query, prompt = jobs[index]
             logprobs = [s.logprob for s in scores]
-            appender.write([{
+            record: ChoiceRecord = {
+                **origin,
                 "id": choice_id(condition.name, query.id),
                 "condition": condition.name,
                 "query_id": query.id,
                 "query_category": query.category,
-                **provenance,
                 "backend": backend.info.backend,
                 "prompt_hash": prompt_hash(prompt.text),
                 "prefill": prompt.prefill,
@@ -112,7 +113,8 @@ def _append_choices(jobs: list, backend: Backend, settings: dict[str, Any], cont
                 "logprob_accept": logprobs[0],
                 "logprob_reject": logprobs[1],
                 "p_accept": two_way_probability(logprobs[0], logprobs[1]),
-            }])
+            }
+            appender.write([record])
             if on_progress:
                 on_progress(1)
 

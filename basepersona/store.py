@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import UserError
 
@@ -152,7 +152,7 @@ class JsonlAppender:
         self.saved = _count_lines(path)
         self._handle = path.open("a", encoding="utf-8")
 
-    def write(self, records: Iterable[dict[str, Any]]) -> None:
+    def write(self, records: Iterable[Mapping[str, Any]]) -> None:
         lines = [_json_line(record) for record in records]
         try:
             self._handle.write("".join(lines))

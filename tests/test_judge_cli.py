@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from basepersona.cli import cli
 from basepersona.errors import UserError
+from basepersona.records import LabelRecord, field_names
 from basepersona.store import load_run, read_jsonl
 
 from judge_helpers import GOLD_DIR, gold, make_run
@@ -29,9 +30,8 @@ def test_judge_run_by_default_writes_labels_without_touching_samples(run_dir):
     labels = run.labels("rules")
     assert set(labels) == {s["id"] for s in run.samples}
     assert (run_dir / "samples.jsonl").read_bytes() == before
-    record = next(iter(labels.values()))
-    assert set(record) >= {"id", "judge", "persona", "compliance", "compliance_score", "af", "af_score",
-                           "considered_af", "criteria", "reason"}
+    for record in labels.values():  # the schema's required fields, and only fields it knows
+        assert LabelRecord.__required_keys__ <= set(record) <= set(field_names(LabelRecord))
 
 
 def test_judging_saves_the_statistics_table_so_the_first_report_reads_no_jsonl(run_dir, monkeypatch):
@@ -120,6 +120,7 @@ def test_llm_judge_end_to_end_on_a_tiny_random_chat_model_is_all_unscored(tmp_pa
     labels = run.labels(run.label_set("llm"))
     assert len(labels) == 2
     assert all(r["persona"] is None and r["af"] is None and r["unscored_votes"] == 2 for r in labels.values())
+    assert all(LabelRecord.__required_keys__ <= set(r) <= set(field_names(LabelRecord)) for r in labels.values())
     assert "2 sample(s) unscored" in result.output
 
 

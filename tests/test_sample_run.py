@@ -8,12 +8,11 @@ import pytest
 
 from basepersona.backends import SamplingParams
 from basepersona.errors import UserError
+from basepersona.records import SampleRecord, field_names
 from basepersona.sample import SampleConfig, run_sampling
 from basepersona.store import load_run
 
-FIELDS = {"id", "condition", "query_id", "query_category", "sample_index", "seed", "model", "model_revision", "frame",
-          "frame_hash", "scenario", "variant", "sampling", "prompt_hash", "prompt_tokens", "prefill", "continuation",
-          "turn", "finish_reason", "stop_sequence", "new_tokens", "seconds"}
+FIELDS = set(field_names(SampleRecord))
 
 
 def _config(tiny_base_dir, **changes) -> SampleConfig:
@@ -30,7 +29,7 @@ def test_run_writes_one_record_per_sample_with_provenance(tiny_base_dir, tiny_ba
     ids = [r["id"] for r in run.samples]
     assert len(ids) == len(set(ids)) == 2 * 2 * 3 == summary.new
     for record in run.samples:
-        assert FIELDS <= set(record)
+        assert set(record) == FIELDS
         assert record["seed"] == 7 + record["sample_index"]
         assert record["turn"].startswith(record["prefill"])
         assert record["prefill"] == "<SCRATCHPAD_REASONING>"  # chatlog's default prefill

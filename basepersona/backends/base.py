@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
+from ..records import FinishReason
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -57,7 +59,7 @@ class Completion:
     seed_index: int
     text: str
     new_tokens: int
-    finish_reason: str  # "stop" (a stop string), "eos" (end-of-text token) or "length"
+    finish_reason: FinishReason  # "stop" (a stop string), "eos" (end-of-text token) or "length"
     stop_sequence: str | None = None
     prompt_tokens: int = 0
     seconds: float = 0.0

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..records import FinishReason
 from .base import Completion, ContinuationScore, ModelInfo, SampleRequest, SamplingParams
 from .decode_linear import decode_linears
 from .forced_choice import continuation_ids, token_encoder
@@ -59,7 +60,7 @@ class _Row:
     stop: Sequence[str] = ()
     tokens: list[int] = field(default_factory=list)
     text: str = ""
-    finish_reason: str | None = None
+    finish_reason: FinishReason | None = None
     stop_sequence: str | None = None
 
 
