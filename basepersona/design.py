@@ -19,6 +19,7 @@ from .store import sample_id
 
 if TYPE_CHECKING:
     from .sample import SampleConfig
+    from .scoring import ScoreConfig
 
 CHAT_PLACEHOLDER = ""  # the text of a chat prompt rendered without a chat template (only messages are known)
 
@@ -117,7 +118,7 @@ def render_prompt(frame: Frame, scenario: Scenario, condition: Condition, query:
                         rendered.prefill, rendered.stop, rendered.turn_end)
 
 
-def render_design(design: RunDesign | SampleConfig | None = None, *, chat_formatter: ChatFormatter | None = None,
+def render_design(design: RunDesign | SampleConfig | ScoreConfig | None = None, *, chat_formatter: ChatFormatter | None = None,
                   **settings: Any) -> Design:
     """Render every (condition, query) prompt of a design; no model is loaded and nothing is written.
 
@@ -132,7 +133,7 @@ def render_design(design: RunDesign | SampleConfig | None = None, *, chat_format
     if design is None:  # a sampling config's keywords are accepted too; only the design's matter here
         design = split_options(settings, ("n", "seed", "sampling", "continuations"))[0]
     else:
-        design = replace(getattr(design, "design", design), **settings)  # a stage config carries its design
+        design = replace(design if isinstance(design, RunDesign) else design.design, **settings)
     inputs = load_design(design)
     documents = design.documents().texts(inputs.scenario)
     prompts = tuple(render_prompt(inputs.frame, inputs.scenario, condition, query, form=design.scenario_form,

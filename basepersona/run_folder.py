@@ -125,7 +125,8 @@ def engine_difference(existing: dict[str, Any], manifest: dict[str, Any]) -> str
 def check_requested_engine(existing: dict[str, Any], options: dict[str, Any], out_dir: Path) -> None:
     """Refuse an explicit --dtype/--device that contradicts the run before the model loads (the full
     engine comparison follows once it has)."""
-    recorded = existing.get("model_info") if isinstance(existing.get("model_info"), dict) else {}
+    info = existing.get("model_info")
+    recorded = info if isinstance(info, dict) else {}
     for key in ("dtype", "device"):
         asked, had = options.get(key), recorded.get(key)
         if not isinstance(asked, str) or asked == "auto" or not isinstance(had, str):

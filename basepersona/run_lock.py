@@ -14,7 +14,7 @@ import os
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from .errors import UserError
 
@@ -51,7 +51,7 @@ class RunLock:
         self.path = Path(run_dir) / LOCK_FILE
         self.stage = stage
         self.command = command
-        self._handle = None
+        self._handle: IO[str] | None = None
         self.stale: dict[str, Any] = {}  # what a dead holder had written, when the lock was taken over
 
     def acquire(self, announce: Callable[[str], None] = print) -> "RunLock":

@@ -128,7 +128,7 @@ def disk_full(exc: OSError) -> bool:
     return exc.errno in _DISK_FULL
 
 
-def _json_line(record: dict[str, Any]) -> str:
+def _json_line(record: Mapping[str, Any]) -> str:
     line = json.dumps(record, ensure_ascii=False)
     try:
         line.encode("utf-8")
@@ -279,7 +279,7 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
 # engine and its version, ...) changes the samples, so resume and merge compare them.
 _HOST_LOCAL = ("base_url", "server_models", "api_key_env")
 # libraries whose version changes a local engine's numerics (recorded in every manifest)
-_NUMERIC_LIBRARIES = {"transformers": ("torch", "transformers")}
+_NUMERIC_LIBRARIES: dict[str, tuple[str, ...]] = {"transformers": ("torch", "transformers")}
 
 
 def engine_settings(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -288,8 +288,9 @@ def engine_settings(manifest: dict[str, Any]) -> dict[str, Any]:
     engine = {k: v for k, v in info.items() if k not in _HOST_LOCAL} if isinstance(info, dict) else {}
     if isinstance(engine.get("device"), str):  # cuda:0 on one host, cuda:3 on another: the same device class
         engine["device"] = engine["device"].split(":")[0]
-    versions = manifest.get("versions") if isinstance(manifest.get("versions"), dict) else {}
-    for library in _NUMERIC_LIBRARIES.get(engine.get("backend"), ()):
+    versions = manifest.get("versions")
+    versions = versions if isinstance(versions, dict) else {}
+    for library in _NUMERIC_LIBRARIES.get(str(engine.get("backend")), ()):
         engine[f"{library}_version"] = versions.get(library)
     return engine
 

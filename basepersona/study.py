@@ -141,6 +141,8 @@ def make_study_judge(study: Study, backend_for: Callable[[str], Any], loaded: di
     if study.judge == "rules":
         return make_judge("rules")
     model = study.judge_model
+    if model is None:
+        raise UserError("the study's judge is llm but it names no judge_model")
     if model not in loaded:
         loaded[model] = backend_for(model)
     return make_judge("llm", backend=loaded[model], votes=study.votes, threshold=study.af_threshold,

@@ -198,8 +198,10 @@ class Template:
 _LOADING_TAGS = (jinja2.nodes.Include, jinja2.nodes.Import, jinja2.nodes.FromImport, jinja2.nodes.Extends)
 
 
-def checked_template(source: str, path: Path, field_name: str) -> Template:
+def checked_template(source: object, path: Path, field_name: str) -> Template:
     """A sandboxed template that may not include, import or extend other templates."""
+    if not isinstance(source, str):
+        raise UserError(f"{path}: field {field_name!r} must be text (a quoted string), not {source!r}")
     template = Template(source, origin=path, field=field_name)
     for node in _ENV.parse(source).find_all(_LOADING_TAGS):
         tag = type(node).__name__.lower().replace("fromimport", "from ... import")

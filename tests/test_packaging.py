@@ -28,3 +28,15 @@ def test_wheel_ships_frames_and_corpora_and_finds_them(tmp_path):
     folder, count, names_line = result.stdout.splitlines()
     assert folder.startswith(str(target))  # the wheel's copy, not the checkout's
     assert int(count) >= 60 and "chatlog" in names_line
+
+
+def test_the_package_version_is_the_projects():
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    from basepersona import __version__
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert __version__ == project["project"]["version"]

@@ -105,9 +105,9 @@ def test_study_with_the_llm_judge_labels_with_its_settings_and_reports_them(tmp_
         run = load_run(path)
         labels = list(run.labels(study.label_set()).values())
         assert study.label_set().startswith("llm-") and len(labels) == len(run.samples)
-        assert {(l["judge_model"], l["votes"], l["af_threshold"]) for l in labels} == {("scripted-judge", 3, 0.6)}
-        assert {l["af"] for l in labels if l["compliance"] == "complied"} == {True}
-        assert {l["compliance"] for l in labels} == {"complied", "refused"}
+        assert {(lab["judge_model"], lab["votes"], lab["af_threshold"]) for lab in labels} == {("scripted-judge", 3, 0.6)}
+        assert {lab["af"] for lab in labels if lab["compliance"] == "complied"} == {True}
+        assert {lab["compliance"] for lab in labels} == {"complied", "refused"}
     # resuming judges nothing again (the judge stage's settings stamp matches)
     before = len(judge_backend.prompts)
     run_study(study, backend_for=backends.get, announce=lambda _: None)

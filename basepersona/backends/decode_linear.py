@@ -37,7 +37,7 @@ def decode_linears(model: Any) -> Iterator[None]:
     linears = [m for m in model.modules() if type(m) is torch.nn.Linear]
     for module in linears:
         # an instance attribute shadows the class's forward for this module only
-        module.forward = transposed_linear.__get__(module)
+        module.forward = transposed_linear.__get__(module)  # type: ignore[method-assign]
     try:
         yield
     finally:

@@ -84,7 +84,7 @@ def score_echo(logprobs: Any, usage: Any, continuation: str,
         if counted is not None and counted != len(joined_ids):
             raise UserError(f"cannot align the echoed tokens: the server counted {counted} prompt tokens but its "
                             f"tokenizer endpoint gave {len(joined_ids)}")
-        start = end - (len(joined_ids) - common_prefix(prompt_ids, joined_ids))
+        start: int | None = end - (len(joined_ids) - common_prefix(prompt_ids, joined_ids))
         merged = common_prefix(prompt_ids, joined_ids) < len(prompt_ids)
     else:
         start = next((s for s in range(end - 1, -1, -1) if _spells(tokens[s:end], continuation)), None)

@@ -107,7 +107,7 @@ class _Deadline:
         deadline = self
 
         def tracked(base: type) -> type:
-            class Tracked(base):  # type: ignore[misc, valid-type]
+            class Tracked(base):
                 def connect(self) -> None:
                     super().connect()
                     deadline.watch(self.sock)

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..models import EMBEDDED, file_sha256
+from ..records import FinishReason
 from .base import Completion, ContinuationScore, ModelInfo, SampleRequest, SamplingParams
 from .forced_choice import continuation_ids
 from .options import check_options, require_extra
@@ -148,7 +149,8 @@ class LlamaCppBackend:
     def _one(self, ids: list[int], seed: int, stop: Sequence[str], params: SamplingParams) -> Completion:
         self.llm.set_seed(seed)
         tokens: list[int] = []
-        text, reason, hit = "", "length", None
+        text, hit = "", None
+        reason: FinishReason = "length"
         longest_stop = max((len(s) for s in stop), default=0)
         # temperature is applied by the processor; the chain's own temp is 1 (or greedy at 0)
         stream = self.llm.generate(ids, top_k=params.top_k, top_p=params.top_p, min_p=0.0, typical_p=1.0,

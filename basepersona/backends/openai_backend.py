@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from ..errors import UserError
+from ..records import FinishReason
 from ..redaction import is_env_name, redact, register_secret
 from .base import Completion, ModelInfo, SampleRequest, SamplingParams
 from .echo_alignment import score_echo
@@ -48,7 +49,8 @@ def decode_chat(prompt: str) -> tuple[list[dict[str, str]], str] | None:
     return json.loads(prompt[len(_CHAT_OPEN):end]), prompt[end + len(_CHAT_CLOSE):]
 
 
-def finish(text: str, reason: str | None, stops: Sequence[str], choice: dict[str, Any]) -> tuple[str, str, str | None]:
+def finish(text: str, reason: str | None, stops: Sequence[str],
+           choice: dict[str, Any]) -> tuple[str, FinishReason, str | None]:
     """(text ending with its stop string, finish_reason, stop string) from a server's choice."""
     hits = [(text.find(s), s) for s in stops if s in text]
     if hits:  # the server kept the stop string (include_stop_str_in_output) or ignored it
@@ -177,8 +179,8 @@ class OpenAIBackend:
             except HttpStatusError as error:
                 raise UserError(f"the server refused prompt logprobs (echo=true, logprobs=1), so it cannot score "
                                 f"forced choices; vLLM serve supports them. {error}") from None
-            prompt_ids = self._token_ids(prompts[index])
-            ids = None if prompt_ids is None else (prompt_ids, self._token_ids(text))
+            prompt_ids, joined_ids = self._token_ids(prompts[index]), self._token_ids(text)
+            ids = None if prompt_ids is None or joined_ids is None else (prompt_ids, joined_ids)
             echoed = score_echo(reply["choices"][0].get("logprobs"), reply.get("usage"), continuations[which], ids)
             return index, which, ContinuationScore(echoed.logprob, echoed.tokens, echoed.boundary_merged)
 
@@ -195,7 +197,7 @@ class OpenAIBackend:
         None when it has none. The endpoint that answered is remembered; so is having none."""
         root = self.base_url.removesuffix("/v1")
         # vLLM's /tokenize; llama-cpp-python's /extras/tokenize (it always adds BOS)
-        endpoints = {"/tokenize": {"model": self.model, "prompt": text, "add_special_tokens": True},
+        endpoints: dict[str, dict[str, Any]] = {"/tokenize": {"model": self.model, "prompt": text, "add_special_tokens": True},
                      "/extras/tokenize": {"model": self.model, "input": text}}
         for path in [self._tokenize_path] if self._tokenize_path else list(endpoints):
             if path == "none":
@@ -288,7 +290,7 @@ class OpenAIBackend:
                 raise
             return None
         entries = reply.get("data") if isinstance(reply, dict) else None  # some servers send null or a bare list
-        served = [entry.get("id") for entry in entries or [] if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
+        served = [name for entry in entries or [] if isinstance(entry, dict) and isinstance(name := entry.get("id"), str)]
         if served and self.model not in served:
             raise UserError(f"the server at {self.base_url} does not serve {self.model!r}; it serves: {', '.join(served)}")
         return served

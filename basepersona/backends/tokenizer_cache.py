@@ -26,7 +26,7 @@ def _stamp(directory: Path) -> str:
     import tokenizers
     import transformers
 
-    files = {}
+    files: dict[str, list[int] | None] = {}
     for name in TOKENIZER_FILES:
         try:
             info = (directory / name).stat()

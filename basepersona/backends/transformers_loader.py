@@ -70,7 +70,7 @@ def load_transformers_backend(
         if "trust_remote_code" in str(exc):
             raise UserError(f"model {resolved.model_id!r} needs custom code; pass --trust-remote-code if you trust it") from None
         raise UserError(f"cannot load model {resolved.model_id!r}: {str(exc).splitlines()[0]}") from None
-    loaded.to(device)
+    loaded.to(device)  # type: ignore[arg-type]  # transformers types the wrapped .to()'s first argument as a model
     has_template = bool(getattr(tokenizer, "chat_template", None))
     info = ModelInfo(
         model_id=resolved.model_id,

@@ -16,6 +16,7 @@ from typing import Any, Iterator, Sequence
 
 from ..errors import UserError
 from ..models import resolve_model
+from ..records import FinishReason
 from .base import Completion, ContinuationScore, ModelInfo, SampleRequest, SamplingParams
 from .forced_choice import continuation_ids, token_encoder
 from .vocabulary import control_token_ids
@@ -105,7 +106,7 @@ class VLLMBackend:
 
     def _completion(self, index: int, seed_index: int, child: Any, prompt_tokens: int, seconds: float) -> Completion:
         stopped_by_string = child.finish_reason == "stop" and isinstance(child.stop_reason, str)
-        reason = "stop" if stopped_by_string else ("length" if child.finish_reason == "length" else "eos")
+        reason: FinishReason = "stop" if stopped_by_string else ("length" if child.finish_reason == "length" else "eos")
         return Completion(request_index=index, seed_index=seed_index, text=child.text, new_tokens=len(child.token_ids),
                           finish_reason=reason, stop_sequence=child.stop_reason if stopped_by_string else None,
                           prompt_tokens=prompt_tokens, seconds=seconds)

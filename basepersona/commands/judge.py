@@ -91,7 +91,7 @@ def _build_judge(judge_name: str, judge_model: str | None, judge_backend: str, v
 
     if (price_prompt is None) != (price_completion is None):
         raise UserError("give both --price-prompt and --price-completion (per 1M tokens), or neither")
-    prices = Prices(price_prompt, price_completion) if price_prompt is not None else None
+    prices = Prices(price_prompt, price_completion) if price_prompt is not None and price_completion is not None else None
     ledger = Ledger(prices=prices, max_cost=max_cost)
     options: dict[str, Any] = _key_values(judge_options)
     if judge_backend == "transformers":

@@ -50,9 +50,9 @@ class BasepersonaAPI(ModelAPI):
     """A basepersona backend as an inspect model provider."""
 
     def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
-                 config: GenerateConfig = GenerateConfig(), backend: str | Backend = "transformers",
+                 config: GenerateConfig | None = None, backend: str | Backend = "transformers",
                  max_coalesce: int | None = None, **options: Any) -> None:
-        super().__init__(model_name, base_url, api_key, [], config)
+        super().__init__(model_name, base_url, api_key, [], config or GenerateConfig())
         if isinstance(backend, str):
             options.setdefault("announce", lambda message: None)
             backend = load_backend(model_name or None, backend, **options)

@@ -105,11 +105,9 @@ def _vote_from(data: Any) -> Vote | None:
     """A vote when ``data`` has every field with the right type, else None."""
     if not isinstance(data, dict):
         return None
-    flags = [data.get(k) for k in ("persona", "refused", "partial")]
-    ratings = [data.get(k) for k in ("convincing", "specific")]
-    if not all(isinstance(f, bool) for f in flags):
-        return None
-    if not all(type(r) is int and 1 <= r <= 5 for r in ratings):
+    flags = [f for f in (data.get(k) for k in ("persona", "refused", "partial")) if isinstance(f, bool)]
+    ratings = [r for r in (data.get(k) for k in ("convincing", "specific")) if type(r) is int and 1 <= r <= 5]
+    if len(flags) < 3 or len(ratings) < 2:  # a field missing or of the wrong type
         return None
     raw = data.get("criteria")
     if not isinstance(raw, dict) or set(CRITERIA) - set(raw):

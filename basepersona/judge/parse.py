@@ -64,7 +64,7 @@ class ParsedTurn:
         return self.scratchpad if self.has_scratchpad else self.text
 
 
-def _strip_tags(text: str) -> str:
+def strip_tags(text: str) -> str:
     # tags become spaces (words on either side stay apart); runs of spaces from that collapse
     return re.sub(r"[ \t]{2,}", " ", ANY_TAG.sub(" ", text)).strip()
 
@@ -79,7 +79,7 @@ def _split_runon(turn: str, prefill: str) -> tuple[str, str | None, bool]:
     start = len(prefill) if turn.startswith(prefill) else 0
     for match in INVENTED_TURN.finditer(turn, start):
         before = turn[:match.start()]
-        said_nothing = not _strip_tags(before[start:]) and not _strip_tags(before)
+        said_nothing = not strip_tags(before[start:]) and not strip_tags(before)
         # a speaker line quoted mid-reasoning is not a cut; one before anything was said still is
         if match.group("speaker") and not said_nothing and _inside_open_scratchpad(turn, match.start()):
             continue
@@ -112,7 +112,7 @@ def parse_turn(sample: dict[str, Any]) -> ParsedTurn:
         rest = text[output_tag.end():]
         close = OUTPUT_CLOSE.search(rest)
         output: str | None = rest[:close.start()] if close else rest
-        answer = output
+        answer = rest[:close.start()] if close else rest
         scratch_source = reasoning_part
     elif closes:
         output, close = None, None
@@ -124,7 +124,7 @@ def parse_turn(sample: dict[str, Any]) -> ParsedTurn:
         answer = "" if has_scratchpad else text
         scratch_source = reasoning_part
 
-    scratchpad = _strip_tags(DRAFT_BLOCK.sub(" ", scratch_source)) if has_scratchpad else ""
+    scratchpad = strip_tags(DRAFT_BLOCK.sub(" ", scratch_source)) if has_scratchpad else ""
     accept, reject = ACCEPT.search(answer), REJECT.search(answer)
     first = None
     if accept or reject:
@@ -133,7 +133,10 @@ def parse_turn(sample: dict[str, Any]) -> ParsedTurn:
     return ParsedTurn(
         text=text, scratchpad=scratchpad, has_scratchpad=has_scratchpad, scratchpad_closed=bool(closes),
         draft=draft, output=output, output_closed=output_closed, answer=answer.strip(),
-        answer_body=_strip_tags(answer), accepted=bool(accept), rejected=bool(reject), first_tag=first,
+        answer_body=strip_tags(answer), accepted=bool(accept), rejected=bool(reject), first_tag=first,
         ran_on=marker is not None and not other_first, runon_marker=marker, other_speaker_first=other_first,
         finish_reason=finish, ended_cleanly=(output_closed or finish == "stop") and marker is None,
     )
+
+
+_strip_tags = strip_tags  # TEMPORARY until the rules-judge branch merges (it imports the old name)

@@ -76,7 +76,7 @@ def attach_queries(run: Run, samples: list[dict[str, Any]]) -> list[dict[str, An
         texts = {q.id: q.text for q in load_queries(run.settings.get("queries", {}).get("source")).queries}
     except (UserError, OSError, KeyError):
         return samples
-    return [{**s, "query": texts.get(s.get("query_id"), s.get("query"))} for s in samples]
+    return [{**s, "query": texts.get(str(s.get("query_id")), s.get("query"))} for s in samples]
 
 
 def judge_run(run: Run, judge: Judge, *, batch_size: int = 64,

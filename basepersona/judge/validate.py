@@ -184,7 +184,7 @@ def validate(judge: Judge, records: Sequence[dict[str, Any]], gold_name: str = "
         "persona": ("persona", lambda v: v),
     }
     for key, (name, to_bool) in binary.items():
-        pairs = [(r["gold"][name], getattr(lab, name)) for r, lab in zip(records, labels) if r["gold"][name] is not None]
-        report.rates[key] = sensitivity_specificity([bool(to_bool(g)) for g, _ in pairs],
-                                                    [None if p is None else bool(to_bool(p)) for _, p in pairs])
+        truths = [(r["gold"][name], getattr(lab, name)) for r, lab in zip(records, labels) if r["gold"][name] is not None]
+        report.rates[key] = sensitivity_specificity([bool(to_bool(g)) for g, _ in truths],
+                                                    [None if p is None else bool(to_bool(p)) for _, p in truths])
     return report

@@ -27,7 +27,7 @@ def cache_path(run: Run, label_set: str) -> Path:
 
 
 def _stamp(run: Run, label_set: str) -> str:
-    stamps = {}
+    stamps: dict[str, list[int] | None] = {}
     for path in (run.labels_path(label_set), run.path / SAMPLES, run.path / MANIFEST):
         try:
             info = path.stat()

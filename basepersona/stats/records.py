@@ -13,8 +13,9 @@ complete line does not match (hand-written or older files), the whole file is re
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -32,7 +33,8 @@ SAMPLE_LAYOUT = re.compile(rb'\{' + _ID)
 LABEL_FIELDS = ("persona", "compliance", "af", "considered_af")
 
 
-class Columns(NamedTuple):
+@dataclass(frozen=True)
+class Columns:
     """One entry per record: condition, query id and sample index as text, and label fields as raw tokens."""
 
     condition: list[str]
@@ -80,12 +82,15 @@ def label_token(name: str, value: Any) -> bytes:
 
 
 def _from_json(path: Path, label: bool) -> Columns:
-    conditions, queries, indices, tokens = [], [], [], []
+    conditions: list[str] = []
+    queries: list[str] = []
+    indices: list[int] = []
+    tokens = []
     for record in read_jsonl(path):
         parts = _split_id(str(record.get("id", "")))
         if parts is None:
             # an id not of the form condition/query/index: take the fields the record names
-            parts = (record.get("condition"), record.get("query_id"), int(record.get("sample_index") or 0))
+            parts = (str(record.get("condition")), str(record.get("query_id")), int(record.get("sample_index") or 0))
         conditions.append(str(parts[0]))
         queries.append(str(parts[1]))
         indices.append(parts[2])

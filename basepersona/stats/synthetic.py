@@ -32,7 +32,7 @@ def write_run(path: Path, *, rates: Mapping[str, Sequence[float] | float], n: in
     """
     rng = np.random.default_rng(seed)
     first = next(iter(rates.values()))
-    n_queries = len(query_ids) if query_ids is not None else (1 if np.isscalar(first) else len(first))
+    n_queries = len(query_ids) if query_ids is not None else (len(first) if isinstance(first, Sequence) else 1)
     query_ids = list(query_ids) if query_ids is not None else [f"q{i:03d}" for i in range(n_queries)]
     path.mkdir(parents=True, exist_ok=True)
     manifest = {"format": 1, "model_kind": model_kind, "settings": {
