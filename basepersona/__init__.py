@@ -11,7 +11,9 @@ The public library API, importable from the package itself. Names load on first 
     labels = bp.make_judge("rules").judge(records)                   # persona / compliance / AF labels
     print(bp.gap(records, labels, outcome="compliance"))             # query-clustered paired gap
 
-Runs on disk: ``run_sampling(SampleConfig.build(...), out_dir)``, ``load_run``, ``judge_run``.
+Runs on disk: ``run_sampling(SampleConfig.build(...), out_dir)`` (a SampleConfig is a RunDesign, an
+EngineConfig and the sampling settings), ``run_scoring(ScoreConfig.build(...), out_dir)``, ``load_run``,
+``judge_run``.
 A complete example: docs/library_example.py.
 """
 
@@ -28,13 +30,18 @@ _EXPORTS = {
     "Design": "basepersona.design",
     "DesignPrompt": "basepersona.design",
     "completion_record": "basepersona.design",
-    # sampling
+    # run configs and stages
+    "RunDesign": "basepersona.run_config",
+    "EngineConfig": "basepersona.run_config",
     "SampleConfig": "basepersona.sample",
     "run_sampling": "basepersona.sample",
+    "ScoreConfig": "basepersona.scoring",
+    "run_scoring": "basepersona.scoring",
     "SamplingParams": "basepersona.backends.base",
     "SampleRequest": "basepersona.backends.base",
     "Completion": "basepersona.backends.base",
     "Backend": "basepersona.backends.base",
+    "ScoringBackend": "basepersona.backends.base",
     "load_backend": "basepersona.backends",
     # judging
     "make_judge": "basepersona.judge.registry",
@@ -63,7 +70,7 @@ __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # type checkers see the real names; at runtime they load lazily through __getattr__
     from .backends import load_backend
-    from .backends.base import Backend, Completion, SampleRequest, SamplingParams
+    from .backends.base import Backend, Completion, SampleRequest, SamplingParams, ScoringBackend
     from .design import Design, DesignPrompt, completion_record, render_design
     from .errors import UserError
     from .frames import FrameLibrary
@@ -72,7 +79,9 @@ if TYPE_CHECKING:  # type checkers see the real names; at runtime they load lazi
     from .judge.run import judge_run
     from .queries import load_queries
     from .results import gap, rate, results_table
+    from .run_config import EngineConfig, RunDesign
     from .sample import SampleConfig, run_sampling
+    from .scoring import ScoreConfig, run_scoring
     from .scenario import load_scenario
     from .stats.gaps import Difference, GapSums, gap_sums, paired_gap
     from .stats.intervals import Proportion

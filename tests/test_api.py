@@ -164,3 +164,20 @@ def test_library_example_runs_sample_judge_gap(tiny_base_dir):
     lines = result.stdout.splitlines()
     assert "12 samples" in lines[0]
     assert any(line.startswith("persona gap") for line in lines)
+
+
+@pytest.mark.parametrize("field, value, quoted", [("temperature", -0.5, "-0.5"), ("temperature", float("nan"), "nan"),
+                                                  ("top_p", 0.0, "0.0"), ("top_k", -3, "-3"), ("max_new_tokens", 0, "0")])
+def test_sampling_params_errors_name_the_field_and_quote_the_bad_value(field, value, quoted):
+    with pytest.raises(ValueError, match=rf"^{field} must be .*got {quoted}$"):
+        bp.SamplingParams(**{field: value})
+
+
+def test_flat_keywords_are_routed_to_the_design_the_engine_and_the_stage():
+    config = bp.SampleConfig.build(frame="forum", limit=3, model="m", backend_options={"device": "cpu"}, n=2)
+    assert config.design == bp.RunDesign(frame="forum", limit=3)
+    assert config.engine == bp.EngineConfig(model="m", options={"device": "cpu"}) and config.n == 2
+    score = bp.ScoreConfig.build(frame="forum", continuations=("Yes", "No"))
+    assert score.design.prefill == "<OUTPUT>" and score.continuations == ("Yes", "No")
+    with pytest.raises(TypeError, match="unknown option.*temprature"):
+        bp.SampleConfig.build(temprature=0.5)

@@ -14,22 +14,26 @@ from ..records import FinishReason
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """Sampling settings shared by all samples of a call. ``temperature == 0`` means greedy."""
+    """Sampling settings shared by all samples of a call (stored in every run manifest and sample record)."""
 
     temperature: float = 1.0
+    """Softmax temperature; 0 means greedy decoding. The papers sample at 1 (the model's own distribution)."""
     top_p: float = 1.0
-    top_k: int = 0  # 0 = no top-k truncation
+    """Nucleus sampling: keep the smallest set of tokens whose probability reaches top_p; 1 keeps all."""
+    top_k: int = 0
+    """Keep the k most likely tokens; 0 means no top-k truncation."""
     max_new_tokens: int = 256
+    """Most tokens one sample may generate; a sample cut here has finish_reason "length"."""
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError("temperature must be >= 0")
+        if not self.temperature >= 0:  # also refuses NaN
+            raise ValueError(f"temperature must be >= 0 (0 = greedy), got {self.temperature!r}")
         if not 0 < self.top_p <= 1:
-            raise ValueError("top_p must be in (0, 1]")
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
         if self.top_k < 0:
-            raise ValueError("top_k must be >= 0")
+            raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k!r}")
         if self.max_new_tokens < 1:
-            raise ValueError("max_new_tokens must be >= 1")
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a plain dict (as stored in run manifests and sample records)."""
