@@ -30,7 +30,10 @@ from basepersona.stats.synthetic import query_rates
 GRIDS = {"issue": (((0.01, 0.0), (0.01, 0.02), (0.01, 0.04), (0.03, 0.0), (0.03, 0.02), (0.05, 0.0), (0.3, 0.1)),
                    (10, 30, 100), (1, 2, 5, "1-8"), (0.0, 0.1, 0.3)),
          "clustered": (((0.02, 0.0), (0.01, 0.04), (0.05, 0.05), (0.1, 0.0), (0.02, 0.08)), (10, 20), (4, 10, 20),
-                       (0.5, 0.8))}
+                       (0.5, 0.8)),
+         # a check set off both grids (other rates, sizes and ICCs), for choosing on one set and confirming on another
+         "offgrid": (((0.02, 0.01), (0.08, 0.04), (0.15, 0.05), (0.5, 0.1), (0.0, 0.03)), (15, 50), (3, 10, "1-8"),
+                     (0.05, 0.2, 0.5))}
 
 
 def sample_counts(rng, m, shape) -> np.ndarray:

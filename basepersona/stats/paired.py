@@ -19,19 +19,35 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize, stats
 
-from .intervals import CONFIDENCE, clustered_wilson, wilson_interval
+from .intervals import (CONFIDENCE, SharedClustering, clustered_wilson, jeffreys_with_quantile, shared_clustering,
+                        wilson_with_quantile)
 
 
-def rate_bounds(successes, counts, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+# a MOVER ingredient's far bound is Jeffreys' from this many df of its variance on, Wilson's below
+JEFFREYS_FROM_DF = 10
+
+
+def rate_bounds(successes, counts, confidence: float = CONFIDENCE,
+                shared: SharedClustering | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each table's rate interval as the rates table prints it: Wilson when no query has two samples,
-    query-clustered Wilson otherwise (NaN with fewer than two queries there)."""
+    query-clustered Wilson otherwise (NaN with fewer than two queries there).
+
+    With `shared` (the clustering pooled over the tables of a gap), the MOVER ingredient instead:
+    Jeffreys when no query has two samples; otherwise the clustered interval on the shared design
+    effect and df, Jeffreys' in place of Wilson's except for a far bound on fewer than JEFFREYS_FROM_DF
+    df (module docstring)."""
     successes, counts = np.atleast_2d(np.asarray(successes, float)), np.atleast_2d(np.asarray(counts, float))
     confidence = np.broadcast_to(np.asarray(confidence, float), counts.shape[:1])  # a level per table
     independent = counts.max(axis=1) <= 1
-    low, high = wilson_interval(successes.sum(axis=1), counts.sum(axis=1), confidence)
+    quantile = stats.norm.ppf(0.5 + confidence / 2)
+    score = wilson_with_quantile if shared is None else jeffreys_with_quantile
+    low, high = score(successes.sum(axis=1), counts.sum(axis=1), quantile)
     clustered = ~independent & ((counts > 0).sum(axis=1) >= 2)
     if clustered.any():
-        c_low, c_high = clustered_wilson(successes[clustered], counts[clustered], confidence[clustered])[:2]
+        rows = None if shared is None else SharedClustering(*(x[clustered] for x in (
+            shared.design_effect, shared.df, shared.spread, shared.usable)))
+        c_low, c_high = clustered_wilson(successes[clustered], counts[clustered], confidence[clustered], rows,
+                                         None if shared is None else JEFFREYS_FROM_DF)[:2]
         low, high = low.copy(), high.copy()
         low[clustered], high[clustered] = c_low, c_high
     unusable = ~independent & ~clustered
@@ -87,8 +103,11 @@ def gap_bounds(yt, nt, yu, nu, confidence=CONFIDENCE):
     pt, influence_t = influences(yt, nt)
     pu, influence_u = influences(yu, nu)
     r = correlation(np.nan_to_num(influence_t), np.nan_to_num(influence_u))
-    low_t, high_t = rate_bounds(yt, nt, confidence)
-    low_u, high_u = rate_bounds(yu, nu, confidence)
+    # one design effect for both conditions: they share their queries, and a rare outcome shows its
+    # clustering (or its absence) through the successes of both (docs/STATS.md, "Gaps")
+    shared = shared_clustering([(yt, nt), (yu, nu)])
+    low_t, high_t = rate_bounds(yt, nt, confidence, shared)
+    low_u, high_u = rate_bounds(yu, nu, confidence, shared)
     low, high = mover(pt, low_t, high_t, pu, low_u, high_u, r)
     n_queries = ((nt > 0) | (nu > 0)).sum(axis=1)
     influence = np.nan_to_num(influence_t) - np.nan_to_num(influence_u)
