@@ -82,8 +82,9 @@ def difference_in_differences(first: GapSums, second: GapSums, *, n_boot: int = 
     if n_queries < 2:
         return DiffInDiff(estimate, gap_a, gap_b, se, np.nan, np.nan, np.nan, n_queries, 0, 0,
                           note="uninformative (too few queries): one query, no between-query variation")
-    if all(np.array_equal(a, b) for a, b in zip(first, second)):
-        # a run against itself (or two runs with the same counts on every query): nothing was measured
+    if np.any(infl_a != 0) and all(np.array_equal(a, b) for a, b in zip(first, second)):
+        # a run against itself (or a copy): labels that vary, yet the same counts on every query. (Two
+        # runs whose labels are all equal can match by chance; they keep their real interval.)
         return DiffInDiff(0.0, gap_a, gap_b, 0.0, np.nan, np.nan, np.nan, n_queries, 0, 0, note=SAME_SAMPLES)
     low, high = (float(x[0]) for x in did_bounds(first, second, confidence))
     note = ""

@@ -38,16 +38,16 @@ def wilson_with_quantile(successes, n, quantile) -> tuple[np.ndarray, np.ndarray
     return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
 
-def jeffreys_with_quantile(successes, n, quantile) -> tuple[np.ndarray, np.ndarray]:
-    """Jeffreys' interval (Beta(k + 1/2, n - k + 1/2) quantiles; 0 at k = 0, 1 at k = n) with the tail
-    of a given normal-scale critical value, so a t quantile widens it as it widens Wilson's. n may be
-    fractional (effective sizes)."""
+def jeffreys_interval(successes, n, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """Jeffreys' interval: Beta(k + 1/2, n - k + 1/2) quantiles, with the usual ends (0 at k = 0, 1 at
+    k = n); vectorised, confidence too; NaN where n == 0. Closer to nominal than Wilson's for rare
+    rates, where Wilson's far bound errs wide (the paired gap's MOVER uses it, stats/paired.py)."""
     successes, n = np.broadcast_arrays(np.asarray(successes, dtype=float), np.asarray(n, dtype=float))
-    # scipy's beta quantile can fail to converge in the far tail (a t on 1 df at the levels a p-value
-    # inversion tries gives 1e-270): the tail stops at 1e-20, where the bounds are at the ends anyway
-    tail = np.broadcast_to(np.maximum(stats.norm.sf(np.asarray(quantile, dtype=float)), 1e-20), n.shape)
+    # scipy's beta quantile can fail to converge deep in the tail (the levels a p-value inversion
+    # tries reach 1 - 1e-12); the tail stops at 1e-20, where the bounds sit at the ends anyway
+    tail = np.broadcast_to(np.maximum((1 - np.asarray(confidence, dtype=float)) / 2, 1e-20), n.shape)
     failures = n - successes
-    # the boundary counts' bounds are fixed (0 or 1): a harmless stand-in keeps scipy off them
+    # the boundary counts' bounds are fixed (0 or 1): a stand-in count keeps scipy off them
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Error in function boost", RuntimeWarning)
         low = stats.beta.ppf(tail, np.where(successes > 0, successes, 1.0) + 0.5, np.maximum(failures, 0) + 0.5)
@@ -140,8 +140,7 @@ def proportion(successes: np.ndarray, counts: np.ndarray, method: str = "auto",
     return Proportion(p, float(low[0]), float(high[0]), se, int(n), k, n_queries, method, float(deff[0]), note)
 
 
-def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: float = CONFIDENCE,
-                     shared: "SharedClustering | None" = None, jeffreys_from_df: float | None = None):
+def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: float = CONFIDENCE):
     """The query-clustered interval for many tables at once: rows are tables, columns queries.
 
     Returns (low, high, design effect, degrees of freedom) per row, the degrees of freedom as two
@@ -178,13 +177,6 @@ def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: floa
     the less the growth applies. At a rate of exactly 1/2 both bounds take the far df (swapping the
     outcomes mirrors the interval). Chosen by simulated and exact coverage over p x queries x samples
     x ICC (docs/STATS.md).
-
-    shared: the design effect, its Satterthwaite df and the spread estimated from several tables on the
-    same queries (the two conditions of a gap, shared_clustering), used in place of each row's own where
-    usable; a row whose outcomes are all identical then takes the shared design effect instead of n / G.
-    jeffreys_from_df: Jeffreys' interval in place of Wilson's (same effective size and quantile) for the
-    near bound, and for the far one where its df reaches this; the ingredient of a gap's MOVER interval
-    (stats/paired.py says why).
     """
     successes, counts = np.asarray(successes, float), np.asarray(counts, float)
     present = counts > 0
@@ -207,11 +199,6 @@ def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: floa
         shown_failure = ((counts - successes > 0) & present).sum(axis=1) / n_queries
         spread = np.where(p < 0.5, shown_success, np.where(p > 0.5, shown_failure,
                                                            np.minimum(shown_success, shown_failure)))
-        if shared is not None:
-            use = shared.usable
-            estimated, base = np.where(use, shared.design_effect, estimated), np.where(use, shared.df, base)
-            spread, identical = np.where(use, shared.spread, spread), identical & ~use
-            deff = np.where(identical, n / n_queries, np.maximum(1.0, estimated))
         # below 1 the estimate is believed on the near bound, and on the far one as far as the rarer
         # outcome shows in every query (see the docstring)
         far_deff = np.where(identical, deff, np.maximum(1 - (1 - NEAR_DEFF_FLOOR) * spread ** 2, estimated))
@@ -220,59 +207,8 @@ def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: floa
         near = np.where(p == 0.5, far, np.maximum(far, n / near_deff - 1))
         level = 0.5 + confidence / 2
         far_low, far_high = wilson_with_quantile(k / far_deff, n / far_deff, stats.t.ppf(level, far))
-        near_score = wilson_with_quantile if jeffreys_from_df is None else jeffreys_with_quantile
-        near_low, near_high = near_score(k / near_deff, n / near_deff, stats.t.ppf(level, near))
-        if jeffreys_from_df is not None:
-            jeffreys_low, jeffreys_high = jeffreys_with_quantile(k / far_deff, n / far_deff, stats.t.ppf(level, far))
-            settled = far >= jeffreys_from_df
-            far_low, far_high = np.where(settled, jeffreys_low, far_low), np.where(settled, jeffreys_high, far_high)
+        near_low, near_high = wilson_with_quantile(k / near_deff, n / near_deff, stats.t.ppf(level, near))
     below = p < 0.5  # the rare side is 0: the low bound is the near one
     low, high = np.where(below, near_low, far_low), np.where(below, far_high, near_high)
     df = np.stack([np.where(below, near, far), np.where(below, far, near)], axis=1)
     return low, high, deff, df
-
-
-@dataclass
-class SharedClustering:
-    """A design effect, the Satterthwaite df of its variance and the share of queries showing the rarer
-    outcome, estimated jointly from the tables of one set of queries (per row; usable where estimable)."""
-
-    design_effect: np.ndarray
-    df: np.ndarray
-    spread: np.ndarray
-    usable: np.ndarray
-
-
-def shared_clustering(tables: list[tuple[np.ndarray, np.ndarray]]) -> SharedClustering:
-    """Pool the clustering of several (successes, counts) tables (rows x queries) on the same queries.
-
-    deff = sum over tables of G/(G-1) sum e^2 over sum of p(1-p)n, e = y - p n per query: the
-    cluster-robust variance of all tables over their binomial variance. The df is Satterthwaite's over
-    all the tables' squared residuals (each query of each table one term), capped at the number of
-    terms less the tables; the spread is the mean over tables of each one's share of queries showing
-    its rarer outcome. Usable where some table has both outcomes and at least two queries."""
-    cluster, binomial, squares, spreads, caps = 0.0, 0.0, [], [], 0.0
-    for successes, counts in tables:
-        present = counts > 0
-        n_queries, n = present.sum(axis=1), counts.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p = successes.sum(axis=1) / n
-            square = np.where(present, successes - p[:, None] * counts, 0.0) ** 2
-            cluster = cluster + np.nan_to_num(n_queries / (n_queries - 1) * square.sum(axis=1), posinf=0.0)
-            binomial = binomial + np.nan_to_num(p * (1 - p) * n)
-            below, above = (p < 0.5)[:, None], (p > 0.5)[:, None]
-            rarer = np.where(below, successes > 0, np.where(above, counts - successes > 0,
-                                                              (successes > 0) & (counts - successes > 0)))
-            spreads.append(np.nan_to_num((rarer & present).sum(axis=1) / n_queries))
-        squares.append(np.where(present, square, np.nan))
-        caps = caps + np.maximum(n_queries - 1, 0)
-    squares = np.concatenate(squares, axis=1)
-    terms = np.sum(~np.isnan(squares), axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        total = np.nansum(squares, axis=1)
-        scatter = np.nansum((squares - (total / terms)[:, None]) ** 2, axis=1)
-        df = np.clip(np.nan_to_num(2 * total ** 2 / (terms / (terms - 1) * scatter), nan=np.inf), 1.0,
-                     np.maximum(caps, 1.0))
-        design_effect = cluster / binomial
-    usable = (binomial > 0) & np.isfinite(design_effect) & (caps >= 1)
-    return SharedClustering(np.where(usable, design_effect, 1.0), df, np.mean(spreads, axis=0), usable)
