@@ -3,7 +3,7 @@
 ICC in {0, 0.1, 0.3}), for docs/STATS.md.
 
     python benchmarks/gap_coverage.py --quick          # G {10, 30}, 400 tables per cell: seconds
-    nice python benchmarks/gap_coverage.py             # the full grid, 4,000 tables per cell: about a minute
+    nice python benchmarks/gap_coverage.py             # the full grid, 4,000 tables per cell: about two minutes
     python benchmarks/gap_coverage.py --grid clustered # strongly clustered designs off the grid
     python benchmarks/gap_coverage.py --grid offgrid   # other rates, sizes and ICCs (a confirmation set)
     python benchmarks/gap_coverage.py --grid mixed     # an ICC that differs between the two conditions
