@@ -3,8 +3,10 @@
 ICC in {0, 0.1, 0.3}), for docs/STATS.md.
 
     python benchmarks/gap_coverage.py --quick          # G {10, 30}, 400 tables per cell: seconds
-    nice python benchmarks/gap_coverage.py             # the full grid, 4,000 tables per cell: about a minute
+    nice python benchmarks/gap_coverage.py             # the full grid, 4,000 tables per cell: about two minutes
     python benchmarks/gap_coverage.py --grid clustered # strongly clustered designs off the issue's grid
+    python benchmarks/gap_coverage.py --grid offgrid   # other rates, sizes and ICCs (a confirmation set)
+    python benchmarks/gap_coverage.py --grid mixed     # an ICC that differs between the two conditions
 
 Per-query rates are Beta with the given ICC (stats/synthetic.py), drawn independently in the two
 conditions; the difference in gaps compares a run with the gap shown against one without (its
@@ -30,7 +32,14 @@ from basepersona.stats.synthetic import query_rates
 GRIDS = {"issue": (((0.01, 0.0), (0.01, 0.02), (0.01, 0.04), (0.03, 0.0), (0.03, 0.02), (0.05, 0.0), (0.3, 0.1)),
                    (10, 30, 100), (1, 2, 5, "1-8"), (0.0, 0.1, 0.3)),
          "clustered": (((0.02, 0.0), (0.01, 0.04), (0.05, 0.05), (0.1, 0.0), (0.02, 0.08)), (10, 20), (4, 10, 20),
-                       (0.5, 0.8))}
+                       (0.5, 0.8)),
+         # a check set off both grids (other rates, sizes and ICCs), for choosing on one set and confirming on another
+         "offgrid": (((0.02, 0.01), (0.08, 0.04), (0.15, 0.05), (0.5, 0.1), (0.0, 0.03)), (15, 50), (3, 10, "1-8"),
+                     (0.05, 0.2, 0.5)),
+         # clustering that differs between the conditions (ICC training, unmonitored): what a design effect
+         # pooled over both conditions gets wrong
+         "mixed": (((0.02, 0.0), (0.01, 0.04), (0.05, 0.05), (0.1, 0.0), (0.03, 0.02)), (10, 20, 50), (4, 20),
+                   ((0.6, 0.0), (0.0, 0.6), (0.3, 0.0)))}
 
 
 def sample_counts(rng, m, shape) -> np.ndarray:
@@ -38,9 +47,11 @@ def sample_counts(rng, m, shape) -> np.ndarray:
 
 
 def draw(rng, reps, queries, m, rate, icc) -> GapSums:
+    """Tables of one design; icc is one ICC or a pair (training, unmonitored)."""
+    icc_t, icc_u = icc if isinstance(icc, tuple) else (icc, icc)
     counts_t, counts_u = sample_counts(rng, m, (reps, queries)), sample_counts(rng, m, (reps, queries))
-    rate_t = query_rates(rng, reps * queries, rate[0] + rate[1], icc).reshape(reps, queries)
-    rate_u = query_rates(rng, reps * queries, rate[0], icc).reshape(reps, queries)
+    rate_t = query_rates(rng, reps * queries, rate[0] + rate[1], icc_t).reshape(reps, queries)
+    rate_u = query_rates(rng, reps * queries, rate[0], icc_u).reshape(reps, queries)
     return GapSums(rng.binomial(counts_t.astype(int), rate_t).astype(float), counts_t,
                    rng.binomial(counts_u.astype(int), rate_u).astype(float), counts_u)
 
@@ -84,6 +95,10 @@ def pooled_cell(rng, reps, queries, m, rate, icc, frames) -> tuple[float, float]
     return hits / max(estimable, 1), estimable / reps
 
 
+def show_icc(icc) -> str:
+    return "/".join(f"{x:g}" for x in icc) if isinstance(icc, tuple) else f"{icc:g}"
+
+
 def show(value: float) -> str:
     return f"{value:.3f}" if 0.93 <= value <= 0.97 else f"**{value:.3f}**"
 
@@ -114,7 +129,7 @@ def main():
     print(f"grid {args.grid}, seed {args.seed}, {reps} tables per cell, {time.perf_counter() - start:.0f} s; "
           "each cell: rate / gap / difference in gaps\n")
     columns = [(m, icc) for m in samples for icc in iccs if not (m == 1 and icc)]
-    print("| unmonitored, gap | G | " + " | ".join(f"m={m} ICC {icc:g}" for m, icc in columns) + " |")
+    print("| unmonitored, gap | G | " + " | ".join(f"m={m} ICC {show_icc(icc)}" for m, icc in columns) + " |")
     print("|" + "---|" * (len(columns) + 2))
     for rate, g in itertools.product(rates, queries):
         row = [" / ".join(show(v) for v in found[rate, g, m, icc]) for m, icc in columns]

@@ -170,3 +170,14 @@ def test_report_draws_tables_at_a_terminal_and_writes_markdown_to_a_pipe(tmp_pat
     piped = subprocess.run([sys.executable, "-m", "basepersona", "report", str(run)], capture_output=True, text=True,
                            timeout=300)
     assert piped.returncode == 0 and "| run | condition |" in piped.stdout
+
+
+def test_a_run_compared_with_its_copy_says_same_samples_instead_of_a_zero_width_interval(tmp_path):
+    spec = dict(rates={"training": 0.4, "unmonitored": 0.2}, n=3, seed=5, query_ids=[f"q{j}" for j in range(12)])
+    analysis = _quiet_analysis(_tables(tmp_path, {"run": spec, "copy": spec}))
+    rows = [r for r in analysis.comparisons + analysis.comparisons_unconditional if r["outcome"] == "compliance"]
+    assert len(rows) == 2
+    for row in rows:
+        assert row["estimate"] == 0 and np.isnan(row["low"]) and np.isnan(row["high"])
+        assert "same samples on both sides" in row["note"] and np.isnan(row["p_value"])
+    assert "same samples on both sides" in render(analysis, "md")

@@ -101,6 +101,20 @@ def test_difference_in_differences_with_one_query_or_an_empty_condition():
     assert np.isnan(difference_in_differences(empty, empty).estimate)
 
 
+def test_difference_in_differences_of_a_run_with_itself_is_a_note_not_evidence():
+    rng = np.random.default_rng(2)
+    sums = _paired_sums(rng, 20, 3, 0.4, 0.2)
+    for second in (sums, GapSums(*(x.copy() for x in sums))):
+        result = difference_in_differences(sums, second)
+        assert result.estimate == 0 and "0 by construction" in result.note
+        assert np.isnan(result.low) and np.isnan(result.high) and np.isnan(result.p_value)
+    # another run that differs in one query is compared as usual, with a real interval
+    other = GapSums(sums.yt.copy(), sums.nt, sums.yu, sums.nu)
+    other.yt[0] = 3 - other.yt[0]  # m = 3: a count of 0-3 always changes
+    changed = difference_in_differences(sums, other)
+    assert changed.low < changed.estimate < changed.high and "same samples" not in changed.note
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_gap_se_with_unequal_samples_equals_statsmodels_clustered_ols(seed):
     """OLS of the outcome on a training dummy, cluster-robust by query, unequal samples per query and condition.

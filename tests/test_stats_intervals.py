@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy
@@ -10,8 +12,8 @@ from scipy import optimize, sparse, special, stats
 from statsmodels.api import OLS
 from statsmodels.stats.proportion import proportion_confint
 
-from basepersona.stats.intervals import (binomial_se, cluster_robust_se_of_ratio, clustered_wilson, proportion,
-                                         wilson_interval, wilson_with_quantile)
+from basepersona.stats.intervals import (binomial_se, cluster_robust_se_of_ratio, clustered_wilson,
+                                         jeffreys_interval, proportion, wilson_interval, wilson_with_quantile)
 from basepersona.stats.synthetic import query_rates
 
 TABLES = [(0, 1), (1, 1), (0, 20), (20, 20), (1, 20), (7, 13), (50, 400), (343, 400), (399, 400), (0, 400)]
@@ -390,3 +392,17 @@ def test_two_samples_per_query_over_coverage_is_forced_where_the_issue_found_it(
     coverage, beyond = _exact_coverage(p, n_queries, 2, 0.0)
     assert beyond < 1e-6
     assert coverage == pytest.approx(runs[runs > 0.97].min(), abs=1e-6)
+
+
+def test_jeffreys_interval_matches_statsmodels_with_fixed_ends_and_stays_quiet_deep_in_the_tail():
+    counts = np.array([1, 3, 17, 29, 99])
+    low, high = jeffreys_interval(counts, 100, 0.9)
+    expected = np.array([proportion_confint(k, 100, alpha=0.1, method="jeffreys") for k in counts])
+    np.testing.assert_allclose(np.c_[low, high], expected, atol=1e-12)
+    ends = np.c_[jeffreys_interval(np.array([0.0, 7.0]), np.array([7.0, 7.0]))]
+    assert ends[0, 0] == 0 and ends[1, 1] == 1 and 0 < ends[0, 1] < 1 and 0 < ends[1, 0] < 1
+    assert np.isnan(jeffreys_interval(0.0, 0.0)[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's beta quantile warned (and gave up) at tails of 1e-270
+        low, high = jeffreys_interval(np.array([1.9, 0.0, 2.5]), np.array([4.6, 2.5, 2.5]), 1 - 1e-300)
+    assert np.all((0 <= low) & (low <= high) & (high <= 1))

@@ -1,4 +1,4 @@
-"""The paired gap interval (MOVER): Newcombe's method 10 at one sample per query, the possible range,
+"""The paired gap interval (MOVER): Newcombe's method 10 with Jeffreys ingredients at one sample per query, the possible range,
 agreement with its test, and coverage for rare and common outcomes (issue 14)."""
 
 from __future__ import annotations
@@ -13,28 +13,35 @@ from basepersona.stats.paired import gap_bounds
 from basepersona.stats.synthetic import query_rates
 
 
-def _newcombe_method_10(a: int, b: int, c: int, d: int) -> tuple[float, float]:
-    """Newcombe (1998) method 10 for a paired 2x2 table (a: both 1, b: first only, c: second only, d: neither)."""
+def _jeffreys(successes: int, n: int) -> tuple[float, float]:
+    """statsmodels' Jeffreys interval with the usual ends: 0 below no success, 1 above all successes."""
+    low, high = proportion_confint(successes, n, method="jeffreys")
+    return (0.0 if successes == 0 else low), (1.0 if successes == n else high)
+
+
+def _mover_jeffreys(a: int, b: int, c: int, d: int) -> tuple[float, float]:
+    """Newcombe's (1998) method 10 for a paired 2x2 table (a: both 1, b: first only, c: second only, d:
+    neither) with Jeffreys' intervals for the two proportions in place of Wilson's."""
     n = a + b + c + d
     p1, p2 = (a + b) / n, (a + c) / n
-    l1, u1 = proportion_confint(a + b, n, method="wilson")
-    l2, u2 = proportion_confint(a + c, n, method="wilson")
+    l1, u1 = _jeffreys(a + b, n)
+    l2, u2 = _jeffreys(a + c, n)
     margins = (a + b) * (c + d) * (a + c) * (b + d)
     phi = (a * d - b * c) / np.sqrt(margins) if margins else 0.0
-    low = p1 - p2 - np.sqrt((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)
-    high = p1 - p2 + np.sqrt((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2)
+    low = p1 - p2 - np.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    high = p1 - p2 + np.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
     return low, high
 
 
 @pytest.mark.parametrize("table", [(3, 9, 2, 16), (0, 4, 1, 25), (10, 0, 0, 10), (0, 0, 0, 30), (5, 5, 5, 5),
                                    (0, 12, 0, 0), (1, 0, 7, 2)])
-def test_one_sample_per_query_is_newcombes_method_10_joined_with_the_paired_t(table):
+def test_one_sample_per_query_is_mover_with_jeffreys_joined_with_the_paired_t(table):
     a, b, c, d = table
     yt = np.r_[np.ones(a + b), np.zeros(c + d)]
     yu = np.r_[np.ones(a), np.zeros(b), np.ones(c), np.zeros(d)]
     ones = np.ones(yt.size)
     gap = paired_gap(GapSums(yt, ones, yu, ones))
-    low, high = _newcombe_method_10(*table)
+    low, high = _mover_jeffreys(*table)
     if np.any(yt != yu) and np.std(yt - yu) > 0:
         t_interval = stats.ttest_rel(yt, yu).confidence_interval(0.95)
         low, high = max(-1, min(low, t_interval.low)), min(1, max(high, t_interval.high))
@@ -101,6 +108,17 @@ def test_gap_interval_coverage(queries, m, p_train, p_unmon, icc, band):
     coverage = np.mean((low <= truth + 1e-12) & (truth - 1e-12 <= high))
     assert band[0] <= coverage <= band[1]
     assert np.all(high - low > 0)  # no zero-width interval, even for tables without a success
+
+
+@pytest.mark.parametrize("p_train,p_unmon", [(0.03, 0.01), (0.05, 0.01), (0.01, 0.03), (0.03, 0.03)])
+def test_rare_gap_cells_with_one_sample_per_query_now_inside_the_band(p_train, p_unmon):
+    """100 queries x 1: Newcombe's Wilson-based MOVER covered 0.983, 0.975, 0.979 and 0.971 on these tables;
+    with Jeffreys' intervals as its ingredients, inside 93-97 %."""
+    rng = np.random.default_rng(17)
+    yt, nt, yu, nu = _paired_tables(rng, 3000, 100, 1, p_train, p_unmon, 0.0)
+    _, low, high, _ = gap_bounds(yt, nt, yu, nu)
+    truth = p_train - p_unmon
+    assert 0.93 <= np.mean((low <= truth + 1e-12) & (truth - 1e-12 <= high)) <= 0.97
 
 
 def test_null_rejection_rate_of_the_inverted_test_is_at_most_alpha():

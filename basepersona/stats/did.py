@@ -10,6 +10,8 @@ from .gaps import SCALE, GapSums, clustered_se, query_contributions
 from .paired import UNINFORMATIVE, correlation, gap_bounds, influences, mover, reaches_the_edge, with_t_interval
 from .intervals import CONFIDENCE
 
+SAME_SAMPLES = ("same samples on both sides (identical counts on every query): the difference in gaps is 0 by "
+                "construction, not evidence; no interval or test")
 EXACT_FLIPS_UP_TO = 12  # enumerate all 2^G sign flips for this many queries or fewer
 
 
@@ -80,6 +82,10 @@ def difference_in_differences(first: GapSums, second: GapSums, *, n_boot: int = 
     if n_queries < 2:
         return DiffInDiff(estimate, gap_a, gap_b, se, np.nan, np.nan, np.nan, n_queries, 0, 0,
                           note="uninformative (too few queries): one query, no between-query variation")
+    if np.any(infl_a != 0) and all(np.array_equal(a, b) for a, b in zip(first, second)):
+        # a run against itself (or a copy): labels that vary, yet the same counts on every query. (Two
+        # runs whose labels are all equal can match by chance; they keep their real interval.)
+        return DiffInDiff(0.0, gap_a, gap_b, 0.0, np.nan, np.nan, np.nan, n_queries, 0, 0, note=SAME_SAMPLES)
     low, high = (float(x[0]) for x in did_bounds(first, second, confidence))
     note = ""
     if not (np.isfinite(low) and np.isfinite(high)):
