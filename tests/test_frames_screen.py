@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from basepersona import synthetic
+from basepersona import synthetic_documents as synthetic
 import json
 
 import numpy as np

@@ -8,6 +8,7 @@ import click
 
 from ..backends import BACKENDS
 from ..errors import UserError
+from ..models import DEFAULT_MODEL
 from ..scenario_file import FORMS
 
 # Defaults sized to the machine: a 2-core CPU finishes in minutes, a GPU runs a real study.
@@ -55,6 +56,14 @@ backend_options_flag = click.option(
     "--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
     help="Backend option (repeatable), e.g. -o tensor_parallel_size=4, -o base_url=http://host:8000/v1 "
          "-o concurrency=32, -o api_key_env=MY_KEY_VAR (see docs/BACKENDS.md).")
+frame_option = click.option("--frame", default="chatlog", show_default=True,
+                           help="Frame name (see `basepersona frames list`) or a .toml path.")
+model_option = click.option("--model", default=None,
+                            help="Hub id, local directory, .gguf file or embedded:NAME (for --backend openai: the "
+                                 f"served name). [default: {DEFAULT_MODEL}]")
+queries_option = click.option("--queries", default=None,
+                              help="Query file (.jsonl or .csv with a text/goal column). [default: built-in set]")
+query_ids_option = click.option("--query", "query_ids", multiple=True, help="Only these query ids (repeatable).")
 frames_dir_option = click.option("--frames-dir", "frames_dirs", multiple=True, type=click.Path(),
                                  help="Extra folder of frame files (repeatable; also $BASEPERSONA_FRAMES).")
 

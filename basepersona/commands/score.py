@@ -10,22 +10,22 @@ from rich.console import Console
 from rich.table import Table
 
 from ..backends.options import parse_option_pairs
-from ..models import DEFAULT_MODEL
 from ..redaction import recorded_command
 from ..scoring import DEFAULT_CONTINUATIONS, DEFAULT_SCORE_PREFILL, ScoreConfig, run_scoring
 from ..scenario_file import SLOT_FORMS
-from .options import backend_flag, backend_options_flag, frames_dir_option, parse_limit, parse_sets, scenario_options
+from .options import (backend_flag, backend_options_flag, frame_option, frames_dir_option, model_option, parse_limit,
+                      parse_sets, queries_option, query_ids_option, scenario_options)
 
 console = Console(stderr=True)
 
 
 @click.command()
-@click.option("--frame", default="chatlog", show_default=True, help="Frame name or a .toml path.")
-@click.option("--model", default=None, help=f"Model (as for sample; the served name for --backend openai). [default: {DEFAULT_MODEL}]")
+@frame_option
+@model_option
 @backend_flag
 @backend_options_flag
-@click.option("--queries", default=None, help="Query file (.jsonl or .csv). [default: built-in set]")
-@click.option("--query", "query_ids", multiple=True, help="Only these query ids (repeatable).")
+@queries_option
+@query_ids_option
 @click.option("--limit", default="all", show_default=True, help="Use the first N queries, or 'all'.")
 @scenario_options(forms=SLOT_FORMS, documents=False)
 @click.option("--condition", "conditions", multiple=True, help="Only these conditions (repeatable). [default: all]")
