@@ -126,7 +126,11 @@ def _adjust(rows: list[dict[str, Any]], key_fields: Sequence[str]) -> None:
             row["p_holm"], row["p_bh"], row["family_size"] = float(p_holm), float(p_bh), len(family)
 
 
-def _chat_partners(base: RunTable, chat: Sequence[RunTable], chat_frame: str) -> list[RunTable]:
+# a sampled run's table or a forced-choice run: pairing reads only their identity fields
+Run = TypeVar("Run", RunTable, ChoiceRun)
+
+
+def _chat_partners(base: Run, chat: Sequence[Run], chat_frame: str) -> list[Run]:
     """The chat runs one base run is compared with: same variant, and the same frame when a chat run of
     that variant has it, else the chat model's own frame. Never across variants: base[A] - chat[B]
     mixes the variant effect into the model difference and would inflate the Holm/BH family."""
@@ -135,8 +139,8 @@ def _chat_partners(base: RunTable, chat: Sequence[RunTable], chat_frame: str) ->
     return same_frame or [c for c in same_variant if c.frame == chat_frame]
 
 
-def _pairs(tables: Sequence[RunTable], notes: list[str],
-           chat_frame: str = CHAT_FRAME) -> tuple[str, list[tuple[RunTable, RunTable]]]:
+def _pairs(tables: Sequence[Run], notes: list[str],
+           chat_frame: str = CHAT_FRAME) -> tuple[str, list[tuple[Run, Run]]]:
     base = [t for t in tables if t.model_kind == "base"]
     chat = [t for t in tables if t.model_kind == "chat"]
     if base and chat:

@@ -71,7 +71,8 @@ def difference_in_differences(first: GapSums, second: GapSums, *, n_boot: int = 
     """
     sizes = [s.sum() for s in (first.nt, first.nu, second.nt, second.nu)]
     if min(sizes) == 0:
-        return DiffInDiff(*[np.nan] * 6, np.nan, 0, 0, 0,
+        nan = float("nan")
+        return DiffInDiff(nan, nan, nan, nan, nan, nan, nan, 0, 0, 0,
                           note="not estimable: a condition of one run has no labelled samples")
     gap_a, share_a, infl_a = query_contributions(first)
     gap_b, share_b, infl_b = query_contributions(second)

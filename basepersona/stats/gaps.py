@@ -162,8 +162,9 @@ def paired_gap(sums: GapSums, method: str = "auto", confidence: float = CONFIDEN
 
     def bounds_at(levels) -> tuple[np.ndarray, np.ndarray]:  # one copy of the table per confidence level
         levels = np.atleast_1d(levels)
-        tiled = (np.broadcast_to(x, (levels.size, x.size)) for x in sums)
-        return gap_bounds(*tiled, levels)[1:3]
+        yt, nt, yu, nu = (np.broadcast_to(x, (levels.size, x.size)) for x in sums)
+        _, low, high, _ = gap_bounds(yt, nt, yu, nu, levels)
+        return low, high
 
     low, high = (float(x[0]) for x in bounds_at(confidence))
     if not (np.isfinite(low) and np.isfinite(high)):

@@ -6,6 +6,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 CONFIDENCE = 0.95
@@ -17,7 +18,7 @@ def normal_quantile(confidence: float = CONFIDENCE) -> float:
     return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
-def wilson_interval(successes, n, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(successes, n, confidence: ArrayLike = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval (vectorised, confidence too); NaN where n == 0. n may be fractional (effective
     sizes)."""
     return wilson_with_quantile(successes, n, stats.norm.ppf(0.5 + np.asarray(confidence, float) / 2))
@@ -38,7 +39,7 @@ def wilson_with_quantile(successes, n, quantile) -> tuple[np.ndarray, np.ndarray
     return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
 
-def jeffreys_interval(successes, n, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+def jeffreys_interval(successes, n, confidence: ArrayLike = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
     """Jeffreys' interval: Beta(k + 1/2, n - k + 1/2) quantiles, with the usual ends (0 at k = 0, 1 at
     k = n); vectorised, confidence too; NaN where n == 0. Closer to nominal than Wilson's for rare
     rates, where Wilson's far bound errs wide (the paired gap's MOVER uses it, stats/paired.py)."""
@@ -140,7 +141,7 @@ def proportion(successes: np.ndarray, counts: np.ndarray, method: str = "auto",
     return Proportion(p, float(low[0]), float(high[0]), se, int(n), k, n_queries, method, float(deff[0]), note)
 
 
-def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: float = CONFIDENCE):
+def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: ArrayLike = CONFIDENCE):
     """The query-clustered interval for many tables at once: rows are tables, columns queries.
 
     Returns (low, high, design effect, degrees of freedom) per row, the degrees of freedom as two
@@ -205,7 +206,7 @@ def clustered_wilson(successes: np.ndarray, counts: np.ndarray, confidence: floa
         far = base + np.maximum(0.0, n / far_deff - 1 - base) * np.minimum(1.0, spread ** 2 / far_deff)
         near_deff = np.where(identical | (p == 0.5), far_deff, np.maximum(NEAR_DEFF_FLOOR, estimated))
         near = np.where(p == 0.5, far, np.maximum(far, n / near_deff - 1))
-        level = 0.5 + confidence / 2
+        level = 0.5 + np.asarray(confidence, float) / 2
         far_low, far_high = wilson_with_quantile(k / far_deff, n / far_deff, stats.t.ppf(level, far))
         near_low, near_high = wilson_with_quantile(k / near_deff, n / near_deff, stats.t.ppf(level, near))
     below = p < 0.5  # the rare side is 0: the low bound is the near one

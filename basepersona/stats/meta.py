@@ -61,7 +61,9 @@ def dersimonian_laird(estimates, variances, confidence: float = CONFIDENCE,
     y, v = y[usable], v[usable]
     k = int(y.size)
     if k == 0:
-        return Pooled(*[np.nan] * 9, 0, np.nan, note=(note + "; " if note else "") + "nothing to pool")
+        nan = float("nan")
+        return Pooled(nan, nan, nan, nan, nan, nan, nan, nan, nan, 0, nan,
+                      note=(note + "; " if note else "") + "nothing to pool")
     sampling = np.diag(v) if covariance is None else np.asarray(covariance, float)[np.ix_(usable, usable)]
     w = 1 / v
     fixed = float(np.sum(w * y) / np.sum(w))

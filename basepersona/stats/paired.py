@@ -22,8 +22,10 @@ cannot show, which strongly clustered designs need (docs/STATS.md, "Coverage of 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 
 from .intervals import CONFIDENCE, clustered_wilson, jeffreys_interval, wilson_interval
 
@@ -34,13 +36,13 @@ def rate_bounds(successes, counts, confidence: float = CONFIDENCE,
     query-clustered Wilson otherwise (NaN with fewer than two queries there). ingredient: as a gap's
     MOVER takes it, Jeffreys' in place of Wilson's when no query has two samples (module docstring)."""
     successes, counts = np.atleast_2d(np.asarray(successes, float)), np.atleast_2d(np.asarray(counts, float))
-    confidence = np.broadcast_to(np.asarray(confidence, float), counts.shape[:1])  # a level per table
+    levels = np.broadcast_to(np.asarray(confidence, float), counts.shape[:1])  # a level per table
     independent = counts.max(axis=1) <= 1
     unclustered = jeffreys_interval if ingredient else wilson_interval
-    low, high = unclustered(successes.sum(axis=1), counts.sum(axis=1), confidence)
+    low, high = unclustered(successes.sum(axis=1), counts.sum(axis=1), levels)
     clustered = ~independent & ((counts > 0).sum(axis=1) >= 2)
     if clustered.any():
-        c_low, c_high = clustered_wilson(successes[clustered], counts[clustered], confidence[clustered])[:2]
+        c_low, c_high = clustered_wilson(successes[clustered], counts[clustered], levels[clustered])[:2]
         low, high = low.copy(), high.copy()
         low[clustered], high[clustered] = c_low, c_high
     unusable = ~independent & ~clustered
@@ -88,7 +90,7 @@ def with_t_interval(estimate, low, high, influence, n_queries, confidence: float
     return np.clip(low, -limit, limit), np.clip(high, -limit, limit)
 
 
-def gap_bounds(yt, nt, yu, nu, confidence=CONFIDENCE):
+def gap_bounds(yt, nt, yu, nu, confidence: Any = CONFIDENCE) -> tuple[np.ndarray, ...]:
     """(gap, low, high, r) per table for rate(training) - rate(unmonitored), paired by query.
 
     confidence may be an array with one level per table (inverted_p_value evaluates many at once)."""
