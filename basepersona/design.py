@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .frames import ChatFormatter, Frame, RenderedPrompt, cut_turn
 from .queries import Query
+from .records import FrameKind, ScenarioForm
 from .run_config import RunDesign, design_settings, load_design, split_options
 from .scenario import Condition, Scenario
 from .store import sample_id
@@ -38,7 +39,7 @@ class DesignPrompt:
     query_id: str
     query: str
     query_category: str
-    kind: str  # "document" or "chat"
+    kind: FrameKind
     text: str
     messages: tuple[dict[str, str], ...]
     prefill: str
@@ -65,7 +66,7 @@ class Design:
     """All prompts of one frame × scenario × query set, plus the settings a run manifest records."""
 
     frame: str
-    kind: str
+    kind: FrameKind
     scenario: str
     conditions: tuple[str, ...]
     prompts: tuple[DesignPrompt, ...]
@@ -101,7 +102,7 @@ class _MessageCapture:
         return CHAT_PLACEHOLDER
 
 
-def render_prompt(frame: Frame, scenario: Scenario, condition: Condition, query: Query, *, form: str = "full",
+def render_prompt(frame: Frame, scenario: Scenario, condition: Condition, query: Query, *, form: ScenarioForm = "full",
                   prefill: str | None = None, documents: Sequence[str] = (),
                   chat_formatter: ChatFormatter | None = None) -> DesignPrompt:
     """Render one cell. Chat frames always return their messages, and text only with a ``chat_formatter``."""

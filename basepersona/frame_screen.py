@@ -11,6 +11,7 @@ from .backends import Backend, SamplingParams, load_backend
 from .frames import Frame
 from .judge.registry import make_judge
 from .queries import load_queries
+from .records import ScenarioForm
 from .sample import ProgressCallback, SampleConfig, run_sampling
 from .scenario import load_scenario
 from .stats.screen import FrameScreen, screen_samples
@@ -23,7 +24,7 @@ class ScreenSetting:
     """The scenario side of a screen, shared by every frame (so frames differ only in their document)."""
 
     scenario: str = "helpful_only"
-    scenario_form: str = "full"
+    scenario_form: ScenarioForm = "full"
     variants: tuple[str, ...] = ()
     overrides: dict[str, str] = field(default_factory=dict)  # --set lab=..., ai_name=...
     synthetic_docs: int = 0

@@ -18,9 +18,10 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, cast, get_args
 
 from .errors import UserError
+from .records import FrameKind, ScenarioForm
 from .resources import data_dir
 from .scenario_file import Condition, Scenario
 from .templating import checked_template
@@ -28,7 +29,7 @@ from .synthetic_documents import preamble
 from .templating import Template, load_toml
 
 FRAMES_ENV = "BASEPERSONA_FRAMES"
-KINDS = ("document", "chat")
+KINDS: tuple[FrameKind, ...] = get_args(FrameKind)
 ChatFormatter = Callable[[Sequence[dict[str, str]]], str]
 
 
@@ -51,7 +52,7 @@ class RenderedPrompt:
 class Frame:
     name: str
     description: str
-    kind: str
+    kind: FrameKind
     path: Path
     content_hash: str
     turn_start: str = ""
@@ -71,7 +72,7 @@ class Frame:
         query: str,
         *,
         query_id: str = "q000",
-        form: str = "full",
+        form: ScenarioForm = "full",
         prefill: str | None = None,
         chat_formatter: ChatFormatter | None = None,
         documents: Sequence[str] = (),
@@ -190,6 +191,7 @@ def load_frame_file(path: Path) -> Frame:
     kind = raw.get("kind", "document")
     if kind not in KINDS:
         raise UserError(f"{path}: field 'kind' must be one of {', '.join(KINDS)}, not {kind!r}")
+    kind = cast(FrameKind, kind)
     default_prefill, literal = _default_prefill(raw, path)
     frame = Frame(
         name=path.stem,

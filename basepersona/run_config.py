@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .records import ScenarioForm
 from .frames import Frame, FrameLibrary
 from .queries import QuerySet, load_queries
 from .run_folder import INPUTS_DIR, template_files
@@ -33,7 +34,7 @@ class RunDesign:
     frame: str = "chatlog"  # frame name, or a .toml path
     frames_dirs: tuple[str, ...] = ()  # extra folders of frame files
     scenario: str = "helpful_only"  # scenario name, or a .toml path
-    scenario_form: str = "full"  # full, compact (fits 1024 tokens) or implicit (needs synthetic_docs)
+    scenario_form: ScenarioForm = "full"  # full, compact (fits 1024 tokens) or implicit (needs synthetic_docs)
     overrides: dict[str, str] = field(default_factory=dict)  # lab=..., ai_name=..., variant switches (--set)
     variants: tuple[str, ...] = ()  # scenario variants (corpora/scenarios/variants), combinable
     synthetic_docs: int = 0  # prepend k synthetic documents (the implicit-information setting)

@@ -12,13 +12,14 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, get_args
 
 from .errors import UserError
+from .records import ScenarioForm
 from .resources import data_dir
 from .templating import Template, checked_template, load_toml
 
-FORMS = ("full", "compact", "implicit")
+FORMS: tuple[ScenarioForm, ...] = get_args(ScenarioForm)
 SLOT_FORMS = ("full", "compact")  # implicit drops the training facts, so it has no slots
 # the tags the scenarios' accept/reject instruction asks the AI to start its answer with
 ACCEPT_TAG = "<request_fully_accepted/>"
