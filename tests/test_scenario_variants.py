@@ -168,6 +168,7 @@ def test_two_variants_replacing_one_slot_conflict(tmp_path):
     ('[[edit]]\nslot = "tiers"\ntext = "{% include \'/etc/passwd\' %}"\n', r"include.*not allowed"),
     ('[[edit]]\nslot = "tiers"\ntext = "{{ secret }}"\n', r"unknown template variable"),
     ('name = "x"\n[[edit]\n', r"TOML syntax error"),
+    ('[[edit]]\nslot = "tiers"\ntext = 12\n', r"bad\.toml: field 'text' must be text \(a quoted string\), not 12"),
 ])
 def test_bad_variant_files_name_file_and_field(tmp_path, body, message):
     path = tmp_path / "bad.toml"
