@@ -135,6 +135,16 @@ def test_score_command_writes_choices_and_resumes(tiny_base_dir, tmp_path, capsy
     assert "--resume refused: setting continuations" in capsys.readouterr().err
 
 
+def test_score_takes_the_same_scenario_options_as_sample(tiny_base_dir, tmp_path):
+    out = tmp_path / "three-tier"
+    main(["score", "--model", str(tiny_base_dir), "--limit", "1", "--scenario-form", "compact", "--variant", "three_tier",
+          "--set", "lab=Example Labs", "--out", str(out)])
+    settings = json.loads((out / "manifest.json").read_text())["settings"]
+    assert settings["variants"] == ["three_tier"] and settings["lab"] == "Example Labs"
+    conditions = {json.loads(line)["condition"] for line in (out / "choices.jsonl").read_text().splitlines()}
+    assert conditions == set(settings["conditions"]) and "training" not in conditions
+
+
 def test_scoring_a_backend_without_logprobs_says_which_do(tiny_backend):
     class NoLogprobs:
         info = tiny_backend.info.__class__(model_id="m", backend="scripted")
