@@ -39,7 +39,10 @@ class RunOpening:
 
     def load_engine(self, engine: EngineConfig, settings: dict[str, Any], backend: Backend | None = None) -> Backend:
         """Check a resume against the run (settings first, then the engine), load the backend (or take the
-        one passed in) and build the manifest; ``settings`` gains the model revision."""
+        one passed in) and build the manifest; ``settings`` gains the model revision, and the model a
+        passed-in backend reports."""
+        if backend is not None:
+            settings["model"] = loaded_model(engine, backend)
         if self.existing is not None:
             old = {k: v for k, v in self.existing["settings"].items() if k in settings}
             difference = settings_difference(old, settings)

@@ -19,13 +19,12 @@ from .queries import Query, QuerySet
 from .records import SampleRecord, provenance
 from .run_config import (DesignInputs, EngineConfig, RunDesign, design_settings, engine_settings_of, load_design,
                          split_options, with_stored_inputs)
-from .run_open import loaded_model, open_run
+from .run_open import open_run
 from .scenario import Condition, Scenario
 from .scenario_file import ACCEPT_TAG, REJECT_TAG
-from .shards import parse_shard
 from .run_lock import RunLock
+from .shards import parse_shard
 from .store import SAMPLES, JsonlAppender, read_jsonl, sample_id
-
 
 
 @dataclass
@@ -135,8 +134,6 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
     inputs = load_design(design)
     scenario, frame = inputs.scenario, inputs.frame
     settings = base_settings(config, inputs)
-    if backend is not None:
-        settings["model"] = loaded_model(config.engine, backend)
     documents = design.documents().texts(scenario)
 
     def render(query: Query, condition: Condition, chat_formatter: ChatFormatter | None) -> RenderedPrompt:

@@ -21,7 +21,7 @@ from .errors import UserError
 from .records import ChoiceRecord, provenance
 from .run_config import (DesignInputs, EngineConfig, RunDesign, design_settings, engine_settings_of, load_design,
                          split_options, with_stored_inputs)
-from .run_open import loaded_model, open_run
+from .run_open import open_run
 from .scenario_file import ACCEPT_TAG, REJECT_TAG
 from .shards import parse_shard
 from .store import CHOICES, JsonlAppender, read_jsonl
@@ -132,8 +132,6 @@ def run_scoring(config: ScoreConfig, out_dir: str | Path, *, resume: bool = Fals
     inputs = load_design(design)
     settings = {**engine_settings_of(config.engine), **design_settings(design, inputs),
                 "stage": "score", "continuations": list(continuations)}
-    if backend is not None:
-        settings["model"] = loaded_model(config.engine, backend)
     with open_run(out_dir, "score", resume=resume, command=command, announce=announce) as opening:
         backend = opening.load_engine(config.engine, settings, backend)
         began = time.perf_counter()
