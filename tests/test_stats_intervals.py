@@ -402,9 +402,10 @@ def test_one_interval_rule_meets_the_band_at_every_icc_over_a_grid_of_rates():
     cells, size = len(rates), tables.shape[2]
     # x[l, s]: rate l in the interval of statistic s (binary); y[l, s] >= x[l, s] - x[l-1, s], sum_l y <= 1
     eye, zero = sparse.identity(size, format="csr"), sparse.csr_matrix((size, size))
-    coverage = sparse.block_diag([tables[l] for l in range(cells)], format="csr")
-    starts = sparse.bmat([[(-eye if j == l else eye if j == l - 1 else zero) for j in range(cells)]
-                          + [(eye if j == l else zero) for j in range(cells)] for l in range(cells)], format="csr")
+    coverage = sparse.block_diag([tables[rate] for rate in range(cells)], format="csr")
+    starts = sparse.bmat([[(-eye if j == rate else eye if j == rate - 1 else zero) for j in range(cells)]
+                          + [(eye if j == rate else zero) for j in range(cells)] for rate in range(cells)],
+                         format="csr")
     one_run = sparse.hstack([sparse.csr_matrix((size, cells * size))] + [eye] * cells, format="csr")
     found = optimize.milp(np.zeros(2 * cells * size), integrality=np.r_[np.ones(cells * size), np.zeros(cells * size)],
                           bounds=optimize.Bounds(0, 1),
