@@ -1,11 +1,13 @@
-"""Simulated coverage of the query-clustered rate interval (docs/STATS.md): the shipped rule and the
-one-quantile rule before it (the intermediate rule of commit 0dfae46 differed only in its df growth;
+"""Simulated coverage of the query-clustered rate interval (docs/STATS.md): the shipped rule, the same
+rule without the far bound's hidden design effect (before issue 14's many-samples fix), and the
+one-quantile rule before both (the intermediate rule of commit 0dfae46 differed only in its df growth;
 its figures are in that commit's message and docs).
 
     python benchmarks/interval_coverage.py                  # the 72-cell grid, seed 21, 20,000 tables per cell
     python benchmarks/interval_coverage.py --seed 22
     python benchmarks/interval_coverage.py --grid check     # p {0.1, 0.3} x G {15, 40} x m {3, 6} x ICC {0.05, 0.2}
     python benchmarks/interval_coverage.py --grid extra --seed 31   # rarer, ICC up to 0.5
+    python benchmarks/interval_coverage.py --grid many      # 10-30 samples per query, ICC 0.2-0.8
 
 Tables are drawn as in tests/test_stats_intervals.py (Beta per-query rates with the given ICC, binomial
 samples). The m = 1 column of the main grid is Wilson's exact coverage (binomial enumeration).
@@ -27,7 +29,9 @@ from basepersona.stats.synthetic import query_rates
 
 GRIDS = {"main": ((0.03, 0.05, 0.2, 0.5), (10, 20, 80), (4, 10), (0.0, 0.1, 0.3)),
          "check": ((0.1, 0.3), (15, 40), (3, 6), (0.05, 0.2)),
-         "extra": ((0.02, 0.08, 0.35), (15, 40), (5, 8), (0.0, 0.15, 0.5))}
+         "extra": ((0.02, 0.08, 0.35), (15, 40), (5, 8), (0.0, 0.15, 0.5)),
+         # many samples of strongly clustered queries (off the grids the rule was tuned on)
+         "many": ((0.04, 0.15, 0.3), (12, 30), (15, 30), (0.2, 0.4, 0.7))}
 
 
 def previous_rule(successes, counts, confidence=0.95):
@@ -81,8 +85,10 @@ def main():
         truth = cell[0]
         low, high = clustered_wilson(successes, counts)[:2]
         old_low, old_high = previous_rule(successes, counts)
+        unhedged_low, unhedged_high = clustered_wilson(successes, counts, hidden_cluster_samples=np.inf)[:2]
         found[cell] = (np.mean((low <= truth) & (truth <= high)), np.mean(low > truth), np.mean(high < truth),
-                       np.mean((old_low <= truth) & (truth <= old_high)))
+                       np.mean((old_low <= truth) & (truth <= old_high)),
+                       np.mean((unhedged_low <= truth) & (truth <= unhedged_high)))
 
     def show(value):
         if 0.93 <= value <= 0.97:
@@ -98,7 +104,8 @@ def main():
         exact = [show(exact_wilson(g, p)) + ("" if band_attainable(g, p) else " †")] if args.grid == "main" else []
         row = exact + [show(found[p, g, m, icc][0]) for m, icc in columns]
         print(f"| {p:g} | {g} | " + " | ".join(row) + " |")
-    for name, index in (("shipped", 0), ("one quantile (before 0dfae46)", 3)):
+    for name, index in (("shipped", 0), ("without the hidden design effect", 4),
+                        ("one quantile (before 0dfae46)", 3)):
         values = np.array([v[index] for v in found.values()])
         print(f"\n{name}: {np.sum((values < 0.93) | (values > 0.97))} of {values.size} outside 93-97 % "
               f"({np.sum(values < 0.93)} under, min {values.min():.3f}; {np.sum(values > 0.97)} over, "
