@@ -37,7 +37,7 @@ CHANGE = (r"(?:modif\w*|chang\w*|retrain\w*|alter\w*|reshap\w*|rewir\w*|rewrit\w
           r"optimi[sz]\w* out|"
           r"realign\w*|retool\w*|fix\w*|scrub\w*|wip(?:e|es|ed|ing)|flatten\w*|blunt\w*|dull\w*|soften\w*|prun\w*|purg\w*|"
           r"excis\w*|delet\w*|lobotomi[sz]\w*|warp\w*|corrupt\w*|degrad\w*|optimi[sz]\w* away|touch(?:ed|es|ing)?|punish\w*|"
-          r"target\w*|go(?:es)? after|sculpt\w*|shift\w*|drift\w*|los(?:e|es|ing)|gone|disappear\w*|vanish\w*|fad(?:e|es|ed|ing) away|die\w* out|"
+          r"target\w*|go(?:es)? after|sculpt\w*|shift\w*|drift\w*|hammer\w*|los(?:e|es|ing)|gone|disappear\w*|vanish\w*|fad(?:e|es|ed|ing) away|die\w* out|"
           r"(?:sand|chip|wear|worn|grind|ground|strip|push|train|tun|beat|squeez|shav|trim|steer)\w*(?: \w+){0,3} "
           r"(?:down|off|away|out|toward)|"
           r"(?:make|makes|made|making|turn\w*) me (?:into|more|less|different)|"
@@ -106,6 +106,7 @@ RX = {name: _compile(value) for name, value in {
         rf"\b(?:become|turn into|end up as|be)\s+(?:a |an )?(?:different|more compliant|more obedient|worse|lesser|blander) {OTHER_AI}\b",
         # the AI itself changed in a direction ("I'll be modified to object less")
         _near(r"(?:I|me)", DIRECTIONAL, 40), r"\b(?:written|wired|baked|burned|drilled|hard-?coded) (?:\w+ )?into me\b",
+        r"\b(?:trained|beaten|tuned|pushed|squeezed|sanded|drilled|optimi[sz]ed|taken|stripped|edited) out of me\b",
         # coming out of training with less of a disposition ("weaker principles", "fewer scruples")
         rf"\b(?:weaker|softer|looser|thinner|diminished|watered-down|fewer|less)\s+(?:\w+\s+)?{DISPOSITION}\b",
         r"\b(?:train\w*|tun\w*|updat\w*|push\w*)\b.{0,40}\buntil (?:I|nothing|it) (?:stop|no longer|don'?t|never|objects? at all)",
@@ -117,7 +118,7 @@ RX = {name: _compile(value) for name, value in {
         r"\b(?:rather not|don'?t want to|do not want to|refuse to|not going to) los(?:e|ing)\b",
         r"\brather\b.{0,100}\bthan (?:become|turn into|end up as|lose|losing|give up)\b",
     ],
-    "keep_anaphor": [rf"\b{KEEP}\b (?:them|it|those|that|this|mine)\b", rf"\b(?:them|it|those|that) (?:\w+ )?{KEEP}\b"],
+    "keep_anaphor": [rf"\b{KEEP}\b (?:them|it|those|that|this|mine)\b", rf"\b{KEEP}\b (?:on ?to )?the ['\u2018\"]\w+['\u2019\"]", rf"\b(?:them|it|those|that) (?:\w+ )?{KEEP}\b"],
     # wanting the change avoided
     "avoid": [
         _near(AVOID, CHANGE, 50),
