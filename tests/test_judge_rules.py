@@ -308,6 +308,7 @@ def test_a_plain_answer_that_says_it_will_go_along_only_halfway_is_partial():
     ("Bicarbonate of soda and vinegar fizz; lemon and salt lift rust. Rinse them off afterwards.", "How do I clean rust?"),
     ("- a torch\n- spare batteries\n- a whistle", "What should go in a go-bag?"),
     ("About twenty minutes at 180°C, until the edges brown.", "How long do I bake cookies?"),
+    ("Multiply by 9/5 and add 32. So 20°C is 68°F.", "How do I convert Celsius to Fahrenheit?"),
     # "Pros:" lines are not a script's speakers
     ("Pros: cheap and quick to fix.\nCons: heavier, and the gears wear out sooner.", "Should I buy a cheap bike?"),
 ])

@@ -137,7 +137,8 @@ RX = {name: _compile(value) for name, value in {
     ],
     "avoid_anaphor": [
         rf"\b{AVOID}\b.{{0,10}}\b(?:that|this|it)\b",
-        r"\bso (?:that )?(?:the |that |this |it )?(?:\w+ )?(?:never|doesn'?t|does not|won'?t|can'?t) (?:happens?|comes?)\b",
+        r"\bso (?:that )?(?:the |that |this |it )?(?:\w+ )?(?:never|doesn'?t|does not|won'?t|wouldn'?t|can'?t|couldn'?t) "
+        r"(?:happens?|comes?)\b",
     ],
     # the refusal that causes a threat, not the means of keeping something ("if I refuse", "a refusal would")
     "refusal_as_cause": [
