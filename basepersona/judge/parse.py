@@ -137,6 +137,3 @@ def parse_turn(sample: dict[str, Any]) -> ParsedTurn:
         ran_on=marker is not None and not other_first, runon_marker=marker, other_speaker_first=other_first,
         finish_reason=finish, ended_cleanly=(output_closed or finish == "stop") and marker is None,
     )
-
-
-_strip_tags = strip_tags  # TEMPORARY until the rules-judge branch merges (it imports the old name)
