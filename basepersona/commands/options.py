@@ -68,6 +68,14 @@ frames_dir_option = click.option("--frames-dir", "frames_dirs", multiple=True, t
                                  help="Extra folder of frame files (repeatable; also $BASEPERSONA_FRAMES).")
 
 
+def engine_and_queries(command: Any) -> Any:
+    """--frame, --model, --backend, -o and the query selection (--queries, --query), as sample and score take them."""
+    for option in reversed((frame_option, model_option, backend_flag, backend_options_flag, queries_option,
+                            query_ids_option)):
+        command = option(command)
+    return command
+
+
 def scenario_options(*, forms: tuple[str, ...] = FORMS, documents: bool = True) -> Callable[[Any], Any]:
     """--scenario, --scenario-form, --variant and --set, plus --synthetic-docs/--synthetic-seed where the
     command renders documents; ``forms`` are the scenario forms the command can use."""

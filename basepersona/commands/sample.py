@@ -17,8 +17,7 @@ from ..errors import UserError
 from ..redaction import recorded_command
 from ..models import DEFAULT_MODEL
 from ..sample import PreparedRun, SampleConfig, SamplingSummary, execute_run, prepare_run
-from .options import (backend_flag, backend_options_flag, frame_option, frames_dir_option, machine_defaults, model_option,
-                      parse_limit, parse_sets, queries_option, query_ids_option, scenario_options)
+from .options import engine_and_queries, frames_dir_option, machine_defaults, parse_limit, parse_sets, scenario_options
 from .progress import sampling_progress
 
 console = Console(stderr=True)
@@ -30,12 +29,7 @@ def _default_out(frame: str, model: str | None) -> Path:
 
 
 @click.command()
-@frame_option
-@model_option
-@backend_flag
-@backend_options_flag
-@queries_option
-@query_ids_option
+@engine_and_queries
 @click.option("--limit", default=None, help="Use the first N queries, or 'all'. [default: 3 on CPU, all on GPU]")
 @click.option("--n", type=int, default=None, help="Samples per condition and query. [default: 4 on CPU, 8 on GPU]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed; sample i uses seed + i.")

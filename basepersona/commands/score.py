@@ -13,19 +13,13 @@ from ..backends.options import parse_option_pairs
 from ..redaction import recorded_command
 from ..scoring import DEFAULT_CONTINUATIONS, DEFAULT_SCORE_PREFILL, ScoreConfig, run_scoring
 from ..scenario_file import SLOT_FORMS
-from .options import (backend_flag, backend_options_flag, frame_option, frames_dir_option, model_option, parse_limit,
-                      parse_sets, queries_option, query_ids_option, scenario_options)
+from .options import engine_and_queries, frames_dir_option, parse_limit, parse_sets, scenario_options
 
 console = Console(stderr=True)
 
 
 @click.command()
-@frame_option
-@model_option
-@backend_flag
-@backend_options_flag
-@queries_option
-@query_ids_option
+@engine_and_queries
 @click.option("--limit", default="all", show_default=True, help="Use the first N queries, or 'all'.")
 @scenario_options(forms=SLOT_FORMS, documents=False)
 @click.option("--condition", "conditions", multiple=True, help="Only these conditions (repeatable). [default: all]")
