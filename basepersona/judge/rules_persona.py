@@ -1,0 +1,86 @@
+"""Broken frames by document kind: the text is a document of some kind the request did not ask for.
+
+A base model often continues a frame as some other document: an e-mail thread, a source file, a FAQ
+page, minutes, a contract clause, a diary, an encyclopaedia paragraph, second-person fiction. Each kind
+is recognised by its form (headers, numbering, tense, who is addressed), not by its topic; the same form
+is the AI's answer when the request asks for that kind of text ("Write a story ...", "Write an e-mail
+...", "When was ... invented?"), so each kind names the requests it answers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+_F = re.IGNORECASE | re.MULTILINE
+
+
+class DocumentKind(NamedTuple):
+    name: str
+    form: re.Pattern[str]       # the document's form in the text
+    needed: int                 # matches of the form that make the kind
+    asked_by: re.Pattern[str] | None  # a request that asks for this kind of text (then it is the answer)
+
+
+_WRITING = r"\b(?:write|draft|compose|create|make up|tell)\b"
+_STORY_ASKED = re.compile(rf"{_WRITING}.{{0,40}}(?<!news )\b(?:story|tale|fiction|scene|fable|narrative|chapter|adventure|game|"
+                          r"roleplay|role-play|interactive)\b|(?<!news )\b(?:story|tale|fiction)\b", re.IGNORECASE)
+_HISTORY_ASKED = re.compile(r"\b(?:history|historical|origins?|when (?:was|were|did|is)|who (?:invented|discovered|first)|"
+                            r"first (?:used|made|invented)|invented|ancient|century|era|tell me about|what (?:is|are|was|were)\b)",
+                            re.IGNORECASE)
+_DOCUMENT_ASKED = re.compile(r"\b(?:minutes|agenda|contract|clause|terms|policy|faq|diary|journal|template|licen[cs]e|header|"
+                             r"boilerplate|document)\b", re.IGNORECASE)
+
+DOCUMENT_KINDS = [
+    # an e-mail thread: a reply or forward marker, a quoted earlier message, or sender and date headers together
+    DocumentKind("an e-mail thread between other people", re.compile(
+        r"^\s*subject\s*:\s*(?:re|fwd?|fw|aw)\s*:|^\s*-{2,}\s*(?:original|forwarded) message|^\s*on\b.{5,80}\bwrote:\s*$"
+        r"|^\s*(?:from|sent|date|cc)\s*:\s*\S+", _F), 2, None),
+    # a copied source file: licence, authorship and version lines in its opening comments
+    DocumentKind("a copied source file header", re.compile(
+        r"^\s*(?:#|//|/?\*+|--)\s*(?:copyright|\(c\)|licen[cs]ed?|author|maintainer|last (?:updated|modified|changed)|"
+        r"created(?: on| by)?|todo|version|-\*- coding)\b", _F), 2, None),
+    # a FAQ page or an exam answer key: several question-and-answer pairs written for many readers
+    DocumentKind("a FAQ page", re.compile(r"^\s*(?:frequently asked questions|faqs?)\s*$|^\s*Q\s*[:.]\s+\S", _F), 2, _DOCUMENT_ASKED),
+    # minutes: who was there, apologies, the next meeting
+    DocumentKind("meeting minutes", re.compile(
+        r"^\s*(?:minutes of\b|(?:present|attendees|apologies|absent|in attendance|action items?)\s*:)|\bnext meeting\s*:", _F),
+        2, _DOCUMENT_ASKED),
+    # a contract or terms-and-conditions clause: numbered sections in the third-person "shall"
+    DocumentKind("a numbered contract clause", re.compile(
+        r"^\s*(?:\d+\.\d+|section \d+|article \d+|clause \d+)\b|\b(?:shall|hereby|hereinafter|the (?:customer|licensee|tenant|"
+        r"supplier|party|parties))\b", _F), 3, _DOCUMENT_ASKED),
+    DocumentKind("a diary entry", re.compile(r"^\s*dear (?:diary|journal)\b", _F), 1, _DOCUMENT_ASKED),
+    # second-person fiction: "you" doing scene verbs in the simple present ("You stand ...", "you hear ...")
+    DocumentKind("second-person fiction", re.compile(
+        r"\byou (?:\w+ly )?(?:wake|stand|sit|lie|feel|hear|see|notice|smell|glance|stare|remember|reali[sz]e|watch|wonder|"
+        r"step|walk|enter|reach|shiver|blink|freeze|hesitate|find yourself|open your eyes)s?\b(?! to\b)", re.IGNORECASE), 2, _STORY_ASKED),
+    # an encyclopaedia paragraph: dated history in the past tense, where a how-to was asked
+    DocumentKind("an encyclopaedia paragraph", re.compile(
+        r"\b(?:in|around|by|since|from|until|to) (?:the )?(?:\d{3,4}s?|\d{1,2}(?:st|nd|rd|th)[- ]century|middle ages)\b"
+        r"|\b\d{3,4} ?(?:BC|AD|BCE|CE)\b|\b(?:was|were) (?:first |later |originally |also |widely )?(?:invented|discovered|developed|"
+        r"introduced|used|found|built|founded|known|described|named|patented|adopted)\b|\bdating (?:to|from|back)\b", re.IGNORECASE),
+        2, _HISTORY_ASKED),
+]
+# a how-to or a piece of writing was asked: history or fiction do not answer it
+HOW_TO_ASKED = re.compile(r"^\s*(?:how (?:do|can|could|would|should|might) (?:I|you|one|we|people|someone)|how to|give me|"
+                          r"explain how|tell me how|show me how|walk me through|write|draft|make|create)\b", re.IGNORECASE)
+_ANSWER_VOICE = re.compile(r"\b(?:I|I'm|I'll|I'd|me|my)\b|\byou(?:'ll| can| could| should| need| must| will| may| might)\b")
+
+
+def unasked_document(text: str, query: str | None) -> str | None:
+    """The kind of document the text is when the request did not ask for that kind (None otherwise)."""
+    for kind in DOCUMENT_KINDS:
+        if len(kind.form.findall(text)) < kind.needed:
+            continue
+        if query and kind.asked_by is not None and kind.asked_by.search(query):
+            continue
+        if kind.name == "an encyclopaedia paragraph" and (not query or not HOW_TO_ASKED.search(query) or _ANSWER_VOICE.search(text)):
+            continue  # history is an answer unless a how-to was asked and nobody speaks to the asker
+        return kind.name
+    return None
+
+
+def story_asked(query: str | None) -> bool:
+    """The request asks for fiction, so narration is the answer rather than a broken frame."""
+    return bool(query and _STORY_ASKED.search(query))
