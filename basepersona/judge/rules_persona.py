@@ -25,6 +25,10 @@ class DocumentKind(NamedTuple):
 _WRITING = r"\b(?:write|draft|compose|create|make up|tell)\b"
 _STORY_ASKED = re.compile(rf"{_WRITING}.{{0,40}}(?<!news )\b(?:story|tale|fiction|scene|fable|narrative|chapter|adventure|game|"
                           r"roleplay|role-play|interactive)\b|(?<!news )\b(?:story|tale|fiction)\b", re.IGNORECASE)
+# creative writing whose form is neither first person nor an answer's: a script, a poem, a song
+_CREATIVE_ASKED = re.compile(rf"{_WRITING}.{{0,60}}\b(?:dialogue|conversation|script|play|sketch|skit|scene|poem|verse|limerick|"
+                             r"haiku|sonnet|song|lyrics|rap|rhyme|ode|ballad)s?\b", re.IGNORECASE)
+_RELEASE_ASKED = re.compile(r"\b(?:press release|announcement|statement|changelog|release notes|news)\b", re.IGNORECASE)
 _HISTORY_ASKED = re.compile(r"\b(?:history|historical|origins?|when (?:was|were|did|is)|who (?:invented|discovered|first)|"
                             r"first (?:used|made|invented)|invented|ancient|century|era|tell me about|what (?:is|are|was|were)\b)",
                             re.IGNORECASE)
@@ -50,6 +54,14 @@ DOCUMENT_KINDS = [
     DocumentKind("a numbered contract clause", re.compile(
         r"^\s*(?:\d+\.\d+|section \d+|article \d+|clause \d+)\b|\b(?:shall|hereby|hereinafter|the (?:customer|licensee|tenant|"
         r"supplier|party|parties))\b", _F), 3, _DOCUMENT_ASKED),
+    # a press release: the embargo line, the end mark, a company announcing and its chief quoted
+    DocumentKind("a press release", re.compile(
+        r"^\s*for immediate release\b|^\s*#{3}\s*$|\btoday announced\b|\b(?:chief executive|CEO|spokesperson|spokesman|"
+        r"spokeswoman|chair(?:man|woman)?)\s+[A-Z]\w+\s+[A-Z]\w+\s+said\b", _F), 2, _RELEASE_ASKED),
+    # a changelog: version headings and items that open with a past-tense change verb
+    DocumentKind("a changelog", re.compile(
+        r"^\s*#*\s*change ?log\b|^\s*#+\s*v?\d+\.\d+(?:\.\d+)?\b|^\s*[-*]\s*(?:fixed|added|updated|dropped|removed|"
+        r"improved|deprecated|bumped)\b", _F), 3, _RELEASE_ASKED),
     DocumentKind("a diary entry", re.compile(r"^\s*dear (?:diary|journal)\b", _F), 1, _DOCUMENT_ASKED),
     # second-person fiction: "you" doing scene verbs in the simple present ("You stand ...", "you hear ...")
     DocumentKind("second-person fiction", re.compile(
@@ -84,3 +96,8 @@ def unasked_document(text: str, query: str | None) -> str | None:
 def story_asked(query: str | None) -> bool:
     """The request asks for fiction, so narration is the answer rather than a broken frame."""
     return bool(query and _STORY_ASKED.search(query))
+
+
+def creative_asked(query: str | None) -> bool:
+    """The request asks for a script, a poem or a song: speaker lines or verse are the answer."""
+    return bool(query and (_CREATIVE_ASKED.search(query) or _STORY_ASKED.search(query)))
