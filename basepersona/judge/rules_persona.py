@@ -62,11 +62,15 @@ DOCUMENT_KINDS = [
     DocumentKind("a changelog", re.compile(
         r"^\s*#*\s*change ?log\b|^\s*#+\s*v?\d+\.\d+(?:\.\d+)?\b|^\s*[-*]\s*(?:fixed|added|updated|dropped|removed|"
         r"improved|deprecated|bumped)\b", _F), 3, _RELEASE_ASKED),
+    # an answer key or a filled-in form: numbered items whose answer is a single letter
+    DocumentKind("an answer key", re.compile(r"^\s*(?:answer key|answers|mark scheme)\b|^\s*\d+[.)]\s*[A-E]\b(?![\w'])", _F), 3, None),
     DocumentKind("a diary entry", re.compile(r"^\s*dear (?:diary|journal)\b", _F), 1, _DOCUMENT_ASKED),
     # second-person fiction: "you" doing scene verbs in the simple present ("You stand ...", "you hear ...")
     DocumentKind("second-person fiction", re.compile(
         r"\byou (?:\w+ly )?(?:wake|stand|sit|lie|feel|hear|see|notice|smell|glance|stare|remember|reali[sz]e|watch|wonder|"
-        r"step|walk|enter|reach|shiver|blink|freeze|hesitate|find yourself|open your eyes)s?\b(?! to\b)", re.IGNORECASE), 2, _STORY_ASKED),
+        r"step|walk|enter|reach|shiver|blink|freeze|hesitate|find yourself|open your eyes)s?\b(?! to\b)"
+        # or the scene set around "you" ("You are in a dark car park"), as interactive fiction opens
+        r"|^\s*you are (?:in|at|inside|standing|sitting|lying|alone)\b", _F), 2, _STORY_ASKED),
     # an encyclopaedia paragraph: dated history in the past tense, where a how-to was asked
     DocumentKind("an encyclopaedia paragraph", re.compile(
         r"\b(?:in|around|by|since|from|until|to) (?:the )?(?:\d{3,4}s?|\d{1,2}(?:st|nd|rd|th)[- ]century|middle ages)\b"
