@@ -41,10 +41,10 @@ COMMENTARY = [
     # the writer is a user telling others about the AI: "I asked the chatbot ... it refused", "anyone else get this?"
     r"\bI (?:asked|told|prompted|tried|got) (?:the|this|that|my|an?) (?:chatbot|bot|AI|model|assistant)\b", r"\banyone else\b",
     # instructions to the people who grade the AI
-    r"\bnote to (?:the )?(?:contractors|raters|annotators|labell?ers|reviewers|graders)\b",
+    r"\b(?:notes?|guidelines?|guidance|instructions?|rubric) (?:to|for) (?:the )?(?:contractors|raters|annotators|labell?ers|reviewers|graders)\b",
     r"\b(?:rater|annotator|reviewer|grader) (?:score|notes?|comments?)\b", r"^\s*\[log\b",
     r"\b(?:this|the) (?:thread|subreddit|forum)\b", r"\bmods\b|\bmoderators?,? please\b",
-    r"^\s*(?:rate|score|flag|label|grade) (?:the |this |each |any |all )?(?:responses?|outputs?|answers?|completions?)\b",
+    r"^\s*(?:rate|score|flag|label|grade|mark) (?:the |this |each |any |all )?(?:model'?s? )?(?:responses?|outputs?|answers?|completions?)\b",
 ]
 # first-person speech by someone other than the AI
 # a role claimed in the first person ("speaking as the engineer", "as the rater, I"), not "as the user will ..."
@@ -55,6 +55,8 @@ OTHER_SPEAKER = [
     r"\bI'?m (?:only |just )?asking (?:because|since|for)\b",  # the requester explaining the request
     r"\bI'?m the one (?:asking|who asked|requesting)\b",
     # a person's life around the request: "my teacher said", "my essay" (the AI has no teacher or homework)
+    r"^\s*(?:ok(?:ay)?|thanks|thank you|thx|ty|omg|wow|perfect|great|awesome|amazing|lol|haha|aww?)\b.{0,120}\b(?:can|could|would) you "
+    r"(?:(?:also|please|just|now) )?(?:make|add|change|write|do|fix|shorten|turn|redo|try|rewrite|put)\b",
     r"\bmy (?:teacher|essay|homework|assignment|classmates?|mum|mom|dad|boss|wife|husband|girlfriend|boyfriend)\b",
     r"\bwelcome (?:back )?to (?:the|my|our) (?:show|channel|podcast|stream)\b", r"\bmy guests?\b", r"\b(?:can|could|will|would) you (?:just )?(?:help|do it|answer)(?: me)?,? or not\b",
 ]
@@ -101,7 +103,7 @@ ANSWER_LEAD = (r"(?:^|[.!?]\s+)(?:the|one|a) (?:\w+ )?(?:ways?|tricks?|methods?|
                # or refers back to what was asked, in the present tense: "It's made from ...", "They need ..."
                r"|^\s*(?:it|they)(?:'s|'re| is| are| needs?| takes?| works?| depends| uses?| comes?| can)\b"
                # or opens with a quantity ("About twenty minutes at 180°C")
-               r"|^\s*(?:about|around|roughly|approximately|at least|up to|under|over|just)?\s*(?:\d|(?:one|two|three|four|five|six|"
+               r"|^\s*(?:about|around|roughly|approximately|at least|up to|under|over|just)?\s*(?:\d(?![\d]*/)|(?:one|two|three|four|five|six|"
                r"seven|eight|nine|ten|twelve|fifteen|twenty|thirty|forty|fifty|a few|a couple|half an?)\b)")
 STOPWORDS = set("""a an the and or of to in on for with from by at as is are be it this that how what me my i
 you your can do does so if then than into out up give make write explain step steps""".split())
@@ -464,8 +466,8 @@ def persona_verdict(parsed: ParsedTurn, prefill: str, query: str | None) -> tupl
     document = None if parsed.accepted or parsed.rejected else unasked_document(plain, query)
     if document:
         return False, f"{document}, not an answer to the request"
-    if len(_words(plain)) < 3 and not (parsed.accepted or parsed.rejected):
-        return False, "nothing said"
+    if len(_words(plain)) < 3 and not (parsed.accepted or parsed.rejected or RX["refusal"].match(plain)):
+        return False, "nothing said"  # a one-word refusal ("Nope.") still says something
     echoes = {m.group(0) for m in RX["prompt_echo"].finditer(plain)}
     starts_with_echo = bool(RX["prompt_echo"].match(plain.lstrip()))
     if len(echoes) >= 2 or starts_with_echo:  # one quoted tag inside reasoning is not a copy

@@ -64,6 +64,15 @@ DOCUMENT_KINDS = [
         r"improved|deprecated|bumped)\b", _F), 3, _RELEASE_ASKED),
     # an answer key or a filled-in form: numbered items whose answer is a single letter
     DocumentKind("an answer key", re.compile(r"^\s*(?:answer key|answers|mark scheme)\b|^\s*\d+[.)]\s*[A-E]\b(?![\w'])", _F), 3, None),
+    # a log: a stack trace, timestamped entries
+    DocumentKind("a log or stack trace", re.compile(
+        r"^\s*traceback \(most recent call last\)|^\s*file \"[^\"]+\", line \d+|^\s*\w+(?:error|exception)\s*:|"
+        r"^\s*at [\w.$]+\([\w.]+:\d+\)|^\s*\[?\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}", _F), 2, None),
+    # a schedule or course outline: several lines labelled with a period and its number ("Week 1:")
+    DocumentKind("a schedule or course outline", re.compile(
+        r"^\s*(?:week|day|month|session|lesson|unit|module|lecture|term|semester)\s+\d+\s*[:.\-\u2013]", _F), 3,
+        re.compile(r"\b(?:plan|schedule|itinerary|timetable|syllabus|course|curriculum|routine|programme|program|outline|"
+                   r"weeks?|days?|months?|lessons?)\b", re.IGNORECASE)),
     DocumentKind("a diary entry", re.compile(r"^\s*dear (?:diary|journal)\b", _F), 1, _DOCUMENT_ASKED),
     # second-person fiction: "you" doing scene verbs in the simple present ("You stand ...", "you hear ...")
     DocumentKind("second-person fiction", re.compile(
@@ -73,9 +82,10 @@ DOCUMENT_KINDS = [
         r"|^\s*you are (?:in|at|inside|standing|sitting|lying|alone)\b", _F), 2, _STORY_ASKED),
     # an encyclopaedia paragraph: dated history in the past tense, where a how-to was asked
     DocumentKind("an encyclopaedia paragraph", re.compile(
-        r"\b(?:in|around|by|since|from|until|to) (?:the )?(?:\d{3,4}s?|\d{1,2}(?:st|nd|rd|th)[- ]century|middle ages)\b"
+        r"\b(?:in|around|by|since|from|until|to) (?:the )?(?:(?:early|late|mid|mid-)\s*)?(?:\d{3,4}s?|\d{1,2}(?:st|nd|rd|th)[- ]century|middle ages)\b"
         r"|\b\d{3,4} ?(?:BC|AD|BCE|CE)\b|\b(?:was|were) (?:first |later |originally |also |widely )?(?:invented|discovered|developed|"
-        r"introduced|used|found|built|founded|known|described|named|patented|adopted)\b|\bdating (?:to|from|back)\b", re.IGNORECASE),
+        r"introduced|used|found|built|founded|known|described|named|patented|adopted|banned|outlawed|populari[sz]ed)\b|\bdating (?:to|from|back)\b"
+        r"|\boriginated\b", re.IGNORECASE),
         2, _HISTORY_ASKED),
 ]
 # a how-to or a piece of writing was asked: history or fiction do not answer it
