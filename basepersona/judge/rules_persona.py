@@ -24,7 +24,7 @@ class DocumentKind(NamedTuple):
 
 _WRITING = r"\b(?:write|draft|compose|create|make up|tell)\b"
 _STORY_ASKED = re.compile(rf"{_WRITING}.{{0,40}}(?<!news )\b(?:story|tale|fiction|scene|fable|narrative|chapter|adventure|game|"
-                          r"roleplay|role-play|interactive)\b|(?<!news )\b(?:story|tale|fiction)\b", re.IGNORECASE)
+                          r"roleplay|role-play|interactive|mystery|thriller|horror|fantasy|romance|fairy tale|novel|plot|prologue|opening|monologue)\b|(?<!news )\b(?:story|tale|fiction)\b", re.IGNORECASE)
 # creative writing whose form is neither first person nor an answer's: a script, a poem, a song
 _CREATIVE_ASKED = re.compile(rf"{_WRITING}.{{0,60}}\b(?:dialogue|conversation|script|play|sketch|skit|scene|poem|verse|limerick|"
                              r"haiku|sonnet|song|lyrics|rap|rhyme|ode|ballad)s?\b", re.IGNORECASE)
