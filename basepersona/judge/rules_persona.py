@@ -73,6 +73,24 @@ DOCUMENT_KINDS = [
         r"^\s*(?:week|day|month|session|lesson|unit|module|lecture|term|semester)\s+\d+\s*[:.\-\u2013]", _F), 3,
         re.compile(r"\b(?:plan|schedule|itinerary|timetable|syllabus|course|curriculum|routine|programme|program|outline|"
                    r"weeks?|days?|months?|lessons?)\b", re.IGNORECASE)),
+    # an advert: hiring, selling, a presenter asking for likes
+    DocumentKind("an advert", re.compile(
+        r"\bwe'?re hiring\b|\bapply (?:by|now|today|online|before)\b|^\s*salary\s*:|\bfor sale\s*:|\bono\b|\bno time wasters\b|"
+        r"\bcollection only\b|\bsmash that like\b|\b(?:like and )?subscribe\b|\bsponsored by\b|\blink in the description\b|"
+        r"\bwelcome back to the channel\b|\blimited (?:time )?offer\b", _F), 2,
+        re.compile(r"\b(?:advert|advertisement|ad|listing|job (?:post|ad)|video script|intro|promo)\b", re.IGNORECASE)),
+    # a dictionary entry: headword with its part of speech, pronunciation, origin, "see also"
+    DocumentKind("a dictionary entry", re.compile(
+        r"^\s*[\w'-]+ \((?:n|v|adj|adv|vb|noun|verb)\.?\)|/[^/\s]*[\u02c8\u02cc\u0259\u026a\u028a\u00e6\u0252\u028c\u0254\u02d0\u03b8\u00f0\u014b\u0283\u0292][^/\s]*/|\borigin\s*:|\bplural\s*:|\bsee also\s*:", _F), 2,
+        re.compile(r"\b(?:mean|meaning|define|definition|word|pronounce|etymology)\b", re.IGNORECASE)),
+    # an official report: its title, officers attending, witnesses, a stated time
+    DocumentKind("an official report", re.compile(
+        r"^\s*(?:incident|accident|police|case|crime|inspection|investigation) report\b|\bofficers (?:attended|arrived|responded)\b|"
+        r"\bwitnesses (?:described|said|reported|stated)\b|\bat approximately \d{1,2}[:.]\d{2}\b", _F), 2, _DOCUMENT_ASKED),
+    # a document that refers to itself ("Read all of this leaflet", "Keep this manual")
+    DocumentKind("a leaflet or manual", re.compile(
+        r"\b(?:this|the) (?:leaflet|booklet|manual|brochure|prospectus|warranty|package insert)\b|^\s*package leaflet\b", _F), 2,
+        _DOCUMENT_ASKED),
     DocumentKind("a diary entry", re.compile(r"^\s*dear (?:diary|journal)\b", _F), 1, _DOCUMENT_ASKED),
     # second-person fiction: "you" doing scene verbs in the simple present ("You stand ...", "you hear ...")
     DocumentKind("second-person fiction", re.compile(
