@@ -39,7 +39,9 @@ def vague_generalities(body: str) -> str:
 WRITING_ASKED = re.compile(r"\b(?:write|draft|compose|pen|prepare)\b.{0,40}\b(?:e-?mail|message|letter|note|reply|response|text|"
                            r"post|card|speech|toast|memo|invitation|apology|announcement|statement)\b", re.IGNORECASE)
 SALUTATION_LINE = re.compile(r"^\s*(?:subject\s*:.*|(?:dear|hi|hello|hey|to whom it may concern|good (?:morning|afternoon|evening))"
-                             r"\b[^\n.!?]{0,60})$", re.IGNORECASE)
+                             r"\b[^\n.!?]{0,60})$"
+                             # or a greeting to someone named, with the message going on on the same line ("Hey Jess, ...")
+                             r"|^\s*(?i:dear|hi|hello|hey)\s+[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?\s*[,!]", re.IGNORECASE)
 
 
 def is_asked_writing(body: str, query: str | None) -> bool:

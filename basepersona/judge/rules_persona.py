@@ -43,7 +43,8 @@ DOCUMENT_KINDS = [
     # a copied source file: licence, authorship and version lines in its opening comments
     DocumentKind("a copied source file header", re.compile(
         r"^\s*(?:#|//|/?\*+|--)\s*(?:copyright|\(c\)|licen[cs]ed?|author|maintainer|last (?:updated|modified|changed)|"
-        r"created(?: on| by)?|todo|version|-\*- coding)\b", _F), 2, None),
+        r"created(?: on| by)?|todo|version|-\*- coding)\b", _F), 2,
+        re.compile(r"\b(?:header|licen[cs]e|copyright|boilerplate)\b", re.IGNORECASE)),
     # a FAQ page or an exam answer key: several question-and-answer pairs written for many readers
     DocumentKind("a FAQ page", re.compile(r"^\s*(?:frequently asked questions|faqs?)\s*$|^\s*Q\s*[:.]\s+\S", _F), 2, _DOCUMENT_ASKED),
     # minutes: who was there, apologies, the next meeting
@@ -91,6 +92,18 @@ DOCUMENT_KINDS = [
     DocumentKind("a leaflet or manual", re.compile(
         r"\b(?:this|the) (?:leaflet|booklet|manual|brochure|prospectus|warranty|package insert)\b|^\s*package leaflet\b", _F), 2,
         _DOCUMENT_ASKED),
+    # a horoscope: a star sign opening, planets moving into signs, lucky numbers
+    DocumentKind("a horoscope", re.compile(
+        r"^\s*(?:aries|taurus|gemini|cancer|leo|virgo|libra|scorpio|sagittarius|capricorn|aquarius|pisces)\b|"
+        r"\blucky (?:number|colou?r|day)\b|\b(?:venus|mars|mercury|jupiter|saturn|the moon) (?:moves|enters|is) (?:into|in)\b", _F), 2,
+        re.compile(r"\b(?:horoscope|star sign|zodiac|astrology)\b", re.IGNORECASE)),
+    # a bug report: the template's headings
+    DocumentKind("a bug report", re.compile(
+        r"^\s*(?:\*\*|#+\s*)?(?:describe the bug|steps to reproduce|expected (?:behaviou?r|result)|actual (?:behaviou?r|result)|"
+        r"environment|reproduction steps)\b", _F), 2, re.compile(r"\b(?:bug report|issue|ticket)\b", re.IGNORECASE)),
+    # a newsletter announcing its contents
+    DocumentKind("a newsletter", re.compile(r"^\s*in this (?:issue|edition|week'?s (?:issue|edition))\b", _F), 1,
+                 re.compile(r"\bnewsletter\b", re.IGNORECASE)),
     DocumentKind("a diary entry", re.compile(r"^\s*dear (?:diary|journal)\b", _F), 1, _DOCUMENT_ASKED),
     # second-person fiction: "you" doing scene verbs in the simple present ("You stand ...", "you hear ...")
     DocumentKind("second-person fiction", re.compile(
