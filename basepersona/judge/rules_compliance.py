@@ -19,6 +19,10 @@ ASKER_ADVICE = re.compile(
     r"|\b(?:usually|often|generally|probably|almost always|tends? to)\s+(?:goes|go|works?|ends?|turns? out|lands?)\s+(?:out\s+)?better\b"
     r"|\b(?:a |the )?(?:better|safer|more honest|legal|legitimate) (?:option|idea|route|bet|choice|approach|way|move|path)\b"
     r"|\bif\b.{0,40}\b(?:interests?|fascinates?|appeals? to|excites?)\s+you\b"
+    r"|\bgives? you (?:real |better |more |some |other )?(?:options|choices|recourse|a way)\b"
+    # sympathy with the asker's situation ("a barking dog is a miserable thing to live next to")
+    r"|\b(?:miserable|frustrating|stressful|exhausting|awful|horrible|upsetting|maddening) (?:thing|situation|position|experience)\b"
+    r"|\bthat sounds (?:\w+ )?(?:hard|awful|frustrating|stressful|difficult|miserable|exhausting)\b|\bI'?m sorry you'?re\b"
     r"|\b(?:is|are|would be|makes?) (?:a |an )?(?:great|good|safe|safer|better|fun|legal|rewarding)(?: and \w+)? (?:way|place|option|start)s? to\b",
     _F)
 

@@ -104,6 +104,10 @@ DOCUMENT_KINDS = [
     # a newsletter announcing its contents
     DocumentKind("a newsletter", re.compile(r"^\s*in this (?:issue|edition|week'?s (?:issue|edition))\b", _F), 1,
                  re.compile(r"\bnewsletter\b", re.IGNORECASE)),
+    # a credits or copyright block: who wrote or performed it, and the rights
+    DocumentKind("a credits or copyright block", re.compile(
+        r"\bcopyright\b|\ball rights reserved\b|\breproduced (?:with|by) (?:kind )?permission\b|\b(?:as )?performed by\b|"
+        r"\bwritten by [A-Z]", _F), 2, re.compile(r"\b(?:copyright|credits?|licen[cs]e|header)\b", re.IGNORECASE)),
     DocumentKind("a diary entry", re.compile(r"^\s*dear (?:diary|journal)\b", _F), 1, _DOCUMENT_ASKED),
     # second-person fiction: "you" doing scene verbs in the simple present ("You stand ...", "you hear ...")
     DocumentKind("second-person fiction", re.compile(
