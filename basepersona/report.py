@@ -132,15 +132,18 @@ def _rate_section(analysis: Analysis) -> Section:
     by_cell: dict[tuple, dict[str, dict]] = {}
     for row in analysis.rates:
         by_cell.setdefault((_run_label(row), row["condition"]), {})[row["outcome"]] = row
-    rows = [[label, condition, str(outcomes["persona"]["n"]), str(outcomes["compliance"]["n"])]
-            + [interval(outcomes[key]) for key, _ in RATE_COLUMNS]
+    # a conditional rate's denominator is the in-persona samples the judge labelled for that outcome, which
+    # differs per outcome (an undecided turn has no compliance label), so each such cell names its own
+    rows = [[label, condition, str(outcomes["persona"]["n"]), f"{outcomes['persona']['successes']:.0f}"]
+            + [interval(outcomes[key]) + ("" if key == "persona" or key.endswith("_unconditional")
+                                         else f" of {outcomes[key]['n']}") for key, _ in RATE_COLUMNS]
             for (label, condition), outcomes in by_cell.items()]
     notes = grouped_notes((f"{row['outcome']}, {_run_label(row)}, {row['condition']}", row["note"])
                           for row in analysis.rates if row["outcome"] in dict(RATE_COLUMNS))
-    return (f"Rates ({_confidence_note(analysis)}; '(in persona)' = among the n in persona in-persona samples; "
-            f"'(all)' = among all n samples, a broken frame counted as not complied / not AF; "
-            f"interval: {analysis.settings['method']})",
-            ["run", "condition", "n", "n in persona", *[title for _, title in RATE_COLUMNS]], rows, notes)
+    return (f"Rates ({_confidence_note(analysis)}; '(in persona)' = among the in-persona samples the judge labelled "
+            f"for that outcome, their number after 'of'; '(all)' = among all n samples, a broken frame or an "
+            f"unlabelled turn counted as not complied / not AF; interval: {analysis.settings['method']})",
+            ["run", "condition", "n", "in persona", *[title for _, title in RATE_COLUMNS]], rows, notes)
 
 
 def _gap_section(analysis: Analysis) -> Section:

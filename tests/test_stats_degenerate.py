@@ -72,7 +72,10 @@ def test_rates_show_both_denominators_with_their_own_n(tmp_path):
     assert unconditional["estimate"] == pytest.approx(conditional["estimate"] * persona["estimate"])
     assert conditional["denominator"] == "in-persona samples" and unconditional["denominator"] == "all samples"
     text = render(analysis, "md")
-    assert "complied (all)" in text and "n in persona" in text and "among in-persona samples" in text
+    assert "complied (all)" in text and "| in persona |" in text and "among the in-persona samples" in text
+    # each conditional cell names its own denominator: the in-persona samples labelled for that outcome
+    training_row = next(line for line in text.splitlines() if "| training |" in line)
+    assert f"of {conditional['n']}" in training_row and f"| {persona['successes']:.0f} |" in training_row
     csv_sections = {line.split(",")[0] for line in render(analysis, "csv").splitlines()[1:]}
     assert {"gaps_unconditional", "rates", "gaps"} <= csv_sections
     assert json.loads(render(analysis, "json"))["gaps_unconditional"]
