@@ -136,9 +136,8 @@ def render_design(design: RunDesign | SampleConfig | ScoreConfig | None = None, 
     else:
         design = replace(design if isinstance(design, RunDesign) else design.design, **settings)
     inputs = load_design(design)
-    documents = design.documents().texts(inputs.scenario)
     prompts = tuple(render_prompt(inputs.frame, inputs.scenario, condition, query, form=design.scenario_form,
-                                  prefill=design.prefill, documents=documents, chat_formatter=chat_formatter)
+                                  prefill=design.prefill, documents=inputs.documents, chat_formatter=chat_formatter)
                     for query in inputs.query_set.queries for condition in inputs.conditions)
     run_settings = design_settings(design, inputs)
     run_settings.pop("shard", None)  # the design's prompts do not depend on it

@@ -16,15 +16,13 @@ from typing import Any
 from .errors import UserError
 from .records import ScenarioForm
 from .frames import Frame, FrameLibrary
-from .queries import QuerySet, load_queries
+from .models import DEFAULT_MODEL
+from .queries import Query, QuerySet, load_queries
 from .run_folder import INPUTS_DIR, template_files
 from .scenario import Condition, Scenario, check_override_keys, load_scenario
 from .shards import parse_shard
 from .synthetic_documents import DocumentSelection
 from .synthetic_documents import select as select_documents
-
-DEFAULT_MODEL_NAME = "embedded:gemma-3-270m"  # what a run records when no --model was given
-
 
 @dataclass(frozen=True)
 class RunDesign:
@@ -88,6 +86,12 @@ class DesignInputs:
     frame: Frame
     query_set: QuerySet
     conditions: list[Condition]
+    documents: list[str]  # synthetic documents prepended to the prompts (implicit-information setting)
+
+    def shard_queries(self, design: RunDesign) -> list[Query]:
+        """The queries this process takes: every query, or its shard's share (round-robin by query)."""
+        shard = parse_shard(design.shard)
+        return shard.select(self.query_set.queries) if shard else list(self.query_set.queries)
 
 
 def load_design(design: RunDesign) -> DesignInputs:
@@ -98,7 +102,8 @@ def load_design(design: RunDesign) -> DesignInputs:
         check_override_keys(design.overrides, template_files(design.variants, scenario, frame))
     query_set = load_queries(design.queries).select(design.query_ids, design.limit)
     names = design.conditions or tuple(scenario.conditions)
-    return DesignInputs(scenario, frame, query_set, [scenario.condition(name) for name in names])
+    return DesignInputs(scenario, frame, query_set, [scenario.condition(name) for name in names],
+                        design.documents().texts(scenario))
 
 
 def design_settings(design: RunDesign, inputs: DesignInputs) -> dict[str, Any]:
@@ -117,8 +122,11 @@ def design_settings(design: RunDesign, inputs: DesignInputs) -> dict[str, Any]:
     }
 
 
-def engine_settings_of(engine: EngineConfig) -> dict[str, Any]:
-    return {"model": engine.model or DEFAULT_MODEL_NAME, "backend": engine.backend}
+def run_settings(engine: EngineConfig, design: RunDesign, inputs: DesignInputs, **stage: Any) -> dict[str, Any]:
+    """A run's manifest settings as far as they are known before the model loads: the engine's, the
+    design's, then the stage's own (``n``/``seed``/``sampling``, or ``stage``/``continuations``)."""
+    return {"model": engine.model or DEFAULT_MODEL, "backend": engine.backend, **design_settings(design, inputs),
+            **stage}
 
 
 def with_stored_inputs(design: RunDesign, out_dir: Path) -> RunDesign:

@@ -17,13 +17,11 @@ from .errors import UserError
 from .frames import ChatFormatter, Frame, RenderedPrompt, cut_turn
 from .queries import Query, QuerySet
 from .records import SampleRecord, provenance
-from .run_config import (DesignInputs, EngineConfig, RunDesign, design_settings, engine_settings_of, load_design,
-                         split_options, with_stored_inputs)
+from .run_config import EngineConfig, RunDesign, load_design, run_settings, split_options, with_stored_inputs
 from .run_open import open_run
 from .scenario import Condition, Scenario
 from .scenario_file import ACCEPT_TAG, REJECT_TAG
 from .run_lock import RunLock
-from .shards import parse_shard
 from .store import SAMPLES, JsonlAppender, read_jsonl, sample_id
 
 
@@ -119,12 +117,6 @@ def check_distinct_prompts(jobs: Sequence["PromptJob"], frame: Frame) -> None:
                         "frame does not show the query; use {{ user_input }} or {{ query }}")
 
 
-def base_settings(config: SampleConfig, inputs: DesignInputs) -> dict[str, Any]:
-    """Settings that can be compared before the model is loaded."""
-    return {**engine_settings_of(config.engine), **design_settings(config.design, inputs),
-            "n": config.n, "seed": config.seed, "sampling": config.sampling.to_dict()}
-
-
 def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = False,
                 backend: Backend | None = None, announce: Callable[[str], None] = print,
                 command: str = "") -> PreparedRun:
@@ -133,12 +125,12 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
     design = with_stored_inputs(config.design, out_dir) if resume else config.design
     inputs = load_design(design)
     scenario, frame = inputs.scenario, inputs.frame
-    settings = base_settings(config, inputs)
-    documents = design.documents().texts(scenario)
+    settings = run_settings(config.engine, design, inputs, n=config.n, seed=config.seed,
+                            sampling=config.sampling.to_dict())
 
     def render(query: Query, condition: Condition, chat_formatter: ChatFormatter | None) -> RenderedPrompt:
         return frame.render(scenario, condition, query.text, query_id=query.id, form=design.scenario_form,
-                            prefill=design.prefill, chat_formatter=chat_formatter, documents=documents)
+                            prefill=design.prefill, chat_formatter=chat_formatter, documents=inputs.documents)
 
     if frame.kind != "chat" and inputs.query_set.queries:
         render(inputs.query_set.queries[0], inputs.conditions[0], None)  # template and form errors before the model loads
@@ -147,8 +139,7 @@ def prepare_run(config: SampleConfig, out_dir: str | Path, *, resume: bool = Fal
         backend = opening.load_engine(config.engine, settings, backend)
         chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
         jobs = []
-        shard = parse_shard(design.shard)
-        for query in shard.select(inputs.query_set.queries) if shard else inputs.query_set.queries:
+        for query in inputs.shard_queries(design):
             for condition in inputs.conditions:
                 prompt = render(query, condition, chat_formatter)
                 missing = tuple(i for i in range(config.n) if sample_id(condition.name, query.id, i) not in done)

@@ -19,11 +19,9 @@ from .backends.forced_choice import continuation_logprobs, two_way_probability
 from .design import prompt_hash
 from .errors import UserError
 from .records import ChoiceRecord, provenance
-from .run_config import (DesignInputs, EngineConfig, RunDesign, design_settings, engine_settings_of, load_design,
-                         split_options, with_stored_inputs)
+from .run_config import DesignInputs, EngineConfig, RunDesign, load_design, run_settings, split_options, with_stored_inputs
 from .run_open import open_run
 from .scenario_file import ACCEPT_TAG, REJECT_TAG
-from .shards import parse_shard
 from .store import CHOICES, JsonlAppender, read_jsonl
 
 DEFAULT_SCORE_PREFILL = "<OUTPUT>"
@@ -73,11 +71,10 @@ def choice_id(condition: str, query_id: str) -> str:
 
 def _pending_choices(design: RunDesign, inputs: DesignInputs, backend: Backend, out_dir: Path) -> tuple[list, int]:
     """(condition, query, prompt) still to score, and how many the run holds when complete."""
-    scenario, frame, query_set, conditions = inputs.scenario, inputs.frame, inputs.query_set, inputs.conditions
+    scenario, frame, conditions = inputs.scenario, inputs.frame, inputs.conditions
     chat_formatter = backend.chat_prompt if frame.kind == "chat" else None
     done = {record["id"] for record in read_jsonl(out_dir / CHOICES)} if (out_dir / CHOICES).exists() else set()
-    shard = parse_shard(design.shard)  # the same split by query as sampling; settings record it
-    queries = shard.select(query_set.queries) if shard else query_set.queries
+    queries = inputs.shard_queries(design)  # the same split by query as sampling; settings record it
     jobs = []
     for query in queries:
         for condition in conditions:
@@ -130,8 +127,7 @@ def run_scoring(config: ScoreConfig, out_dir: str | Path, *, resume: bool = Fals
     continuations = config.continuations
     design = with_stored_inputs(config.design, out_dir) if resume else config.design
     inputs = load_design(design)
-    settings = {**engine_settings_of(config.engine), **design_settings(design, inputs),
-                "stage": "score", "continuations": list(continuations)}
+    settings = run_settings(config.engine, design, inputs, stage="score", continuations=list(continuations))
     with open_run(out_dir, "score", resume=resume, command=command, announce=announce) as opening:
         backend = opening.load_engine(config.engine, settings, backend)
         began = time.perf_counter()
