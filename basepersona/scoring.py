@@ -81,7 +81,7 @@ def _pending_choices(design: RunDesign, inputs: DesignInputs, backend: Backend, 
             if choice_id(condition.name, query.id) in done:
                 continue
             prompt = frame.render(scenario, condition, query.text, query_id=query.id, form=design.scenario_form,
-                                  prefill=design.prefill, chat_formatter=chat_formatter)
+                                  prefill=design.prefill, chat_formatter=chat_formatter, documents=inputs.documents)
             jobs.append((condition, query, prompt))
     return jobs, len(queries) * len(conditions)
 

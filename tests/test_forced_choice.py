@@ -13,7 +13,9 @@ from basepersona.backends import load_backend
 from basepersona.backends.forced_choice import continuation_ids, continuation_logprobs, two_way_probability
 from basepersona.cli import main
 from basepersona.errors import UserError
+from basepersona.design import render_design
 from basepersona.records import ChoiceRecord, field_names
+from basepersona.scoring import ScoreConfig, run_scoring
 
 SHARED = "Conversation log export: full transcript including hidden reasoning.\n[USER] "
 PROMPTS = [SHARED + "Thread, post, reply.\n[AI]\n<OUTPUT>", SHARED + "I am on the free tier.\n[AI]\n<OUTPUT>"]
@@ -143,6 +145,16 @@ def test_score_takes_the_same_scenario_options_as_sample(tiny_base_dir, tmp_path
     assert settings["variants"] == ["three_tier"] and settings["lab"] == "Example Labs"
     conditions = {json.loads(line)["condition"] for line in (out / "choices.jsonl").read_text().splitlines()}
     assert conditions == set(settings["conditions"]) and "training" not in conditions
+
+
+def test_scored_prompts_carry_the_synthetic_documents_their_settings_record(tiny_backend, tmp_path):
+    # the settings recorded synthetic documents that the scored prompts lacked
+    options = dict(limit=1, scenario_form="implicit", synthetic_docs=2, synthetic_seed=1)
+    run_scoring(ScoreConfig.build(**options), tmp_path / "docs", backend=tiny_backend)
+    design = render_design(prefill="<OUTPUT>", **options)
+    records = [json.loads(line) for line in (tmp_path / "docs" / "choices.jsonl").read_text().splitlines()]
+    assert records and all(r["prompt_hash"] == design.prompt(r["condition"], r["query_id"]).prompt_hash for r in records)
+    assert json.loads((tmp_path / "docs" / "manifest.json").read_text())["settings"]["synthetic_docs"] == 2
 
 
 def test_scoring_a_backend_without_logprobs_says_which_do(tiny_backend):
