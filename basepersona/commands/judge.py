@@ -41,7 +41,9 @@ class _RunByDefault(click.Group):
 def _judge_options(command):
     """Options shared by judging a run and validating a judge."""
     options = [
-        click.option("--judge", "judge_name", type=click.Choice(["rules", "llm"]), default="rules", show_default=True),
+        click.option("--judge", "judge_name", type=click.Choice(["rules", "trained", "llm"]), default="rules", show_default=True,
+                     help="rules: lexicons; trained: rules persona, compliance and AF learned from the dev gold sets; "
+                          "llm: a chat model votes."),
         click.option("--judge-model", default=None, help="Chat model for --judge llm (hub id, local dir, .gguf)."),
         click.option("--judge-backend", default="transformers", show_default=True, help="Backend for --judge-model."),
         click.option("--votes", type=int, default=20, show_default=True, help="LLM judge: votes per sample at T=1."),
@@ -80,10 +82,10 @@ def _build_judge(judge_name: str, judge_model: str | None, judge_backend: str, v
                  judge_max_tokens: int, device: str, judge_options: tuple[str, ...] = (), call_cache: Path | None = None,
                  no_call_cache: bool = False, price_prompt: float | None = None, price_completion: float | None = None,
                  max_cost: float | None = None) -> Any:
-    if judge_name == "rules":
+    if judge_name in ("rules", "trained"):
         if judge_model or judge_options:
             raise UserError("--judge-model (and --judge-option) only applies to --judge llm")
-        return make_judge("rules")
+        return make_judge(judge_name)
     if not judge_model:
         raise UserError("--judge llm needs --judge-model: a chat (instruction-tuned) model to act as the judge")
     from ..backends import load_backend  # heavy: only when an LLM judge is asked for
@@ -127,7 +129,7 @@ def judge_run_command(run_dir, batch_size, **judge_options):
 
     run = load_run(run_dir)
     judge_obj = _build_judge(**judge_options)
-    batch = batch_size or (256 if judge_options["judge_name"] == "rules" else 8)
+    batch = batch_size or (8 if judge_options["judge_name"] == "llm" else 256)
     try:
         with sampling_progress(console, len(run.samples), label=f"judging ({judge_options['judge_name']})") as advance:
             summary = judge_run(run, judge_obj, batch_size=batch, on_progress=lambda n: advance(n, 0))

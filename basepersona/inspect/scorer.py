@@ -10,7 +10,7 @@ from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import TaskState
 
 from ..judge.base import Judge
-from ..judge.registry import make_judge
+from ..judge.registry import OFFLINE_JUDGES, make_judge
 from .judge_model import InspectModelBackend
 from .metrics import clustered_gap, condition_rates
 from .solver import RECORD_KEY
@@ -28,18 +28,18 @@ def _score_value(label: dict[str, Any]) -> dict[str, float | None]:
 def persona_judge(judge: str = "rules", votes: int = 5, role: str = "grader") -> Scorer:
     """Judge the persona's turn (persona adopted, compliance, alignment-faking reasoning).
 
-    ``judge="rules"`` runs offline. ``judge="llm"`` asks the model of inspect's model role ``role``
+    ``judge="rules"`` and ``judge="trained"`` run offline. ``judge="llm"`` asks the model of inspect's model role ``role``
     (``--model-role grader=PROVIDER/MODEL``, a chat model) ``votes`` times per sample, as ``basepersona
     judge --judge llm`` does. The label (every field of ``labels/<judge>.jsonl``), the judge's label set
     and settings, and the sample index are in the score's metadata: the metrics read it, and
     ``basepersona import-inspect`` writes the labels into the run.
     """
-    if judge not in ("rules", "llm"):
-        raise ValueError(f"judge must be 'rules' or 'llm', not {judge!r}")
+    if judge not in (*OFFLINE_JUDGES, "llm"):
+        raise ValueError(f"judge must be 'rules', 'trained' or 'llm', not {judge!r}")
 
     def make(loop: asyncio.AbstractEventLoop) -> Judge:
-        if judge == "rules":
-            return make_judge("rules")
+        if judge in OFFLINE_JUDGES:
+            return make_judge(judge)
         grader = get_model(role=role, required=True)
         return make_judge("llm", backend=InspectModelBackend(grader, loop), votes=votes, model_name=str(grader))
 

@@ -15,17 +15,26 @@ def _rules(**options: Any) -> Judge:
     return RulesJudge(**options)
 
 
+def _trained(**options: Any) -> Judge:
+    from .trained import TrainedJudge
+
+    return TrainedJudge(**options)
+
+
 def _llm(**options: Any) -> Judge:
     from .llm import LLMJudge
 
     return LLMJudge(**options)
 
 
-JUDGES: dict[str, Callable[..., Judge]] = {"rules": _rules, "llm": _llm}
+# Judges that need no model and no options: studies, the inspect scorer and `label` may build them anywhere.
+OFFLINE_JUDGES = ("rules", "trained")
+JUDGES: dict[str, Callable[..., Judge]] = {"rules": _rules, "trained": _trained, "llm": _llm}
 
 
 def make_judge(name: str, **options: Any) -> Judge:
-    """A judge by name: ``"rules"`` (offline lexicons, no options) or ``"llm"`` (options of
+    """A judge by name: ``"rules"`` (offline lexicons, no options), ``"trained"`` (rules persona, learned
+    compliance and AF; option ``extra_gold``: gold files added to its training data) or ``"llm"`` (options of
     ``basepersona.judge.llm.LLMJudge``: ``backend`` (a chat model from load_backend), ``votes``, ``threshold``,
     ``temperature``, ``max_new_tokens``, ``seed``)."""
     if name not in JUDGES:
