@@ -88,8 +88,10 @@ class LabelRecord(_JudgedFields, total=False):
     unscored_votes: int
     wrong_sample_votes: int
     judge_error: str
-    ran_on: bool  # rules judge
+    ran_on: bool  # rules and trained judges
     ended_cleanly: bool
+    model_version: int  # trained judge
+    training_data: str
 
 
 class ChoiceRecord(Provenance):

@@ -71,7 +71,7 @@ def test_study_samples_judges_reports_and_resumes(tmp_path, capsys):
     ('chat_model = "c"\nframes = ["chatlog"]\n', "missing base_model"),
     ('base_model = "b"\nchat_model = "c"\nframes = ["chatlog"]\nsamples = 3\n', "unknown key"),
     ('base_model = "b"\nchat_model = "c"\nframes = ["chatlog"]\njudge = "llm"\n', "needs judge_model"),
-    ('base_model = "b"\nchat_model = "c"\nframes = ["chatlog"]\njudge = "gpt"\n', 'judge must be "rules" or "llm"'),
+    ('base_model = "b"\nchat_model = "c"\nframes = ["chatlog"]\njudge = "gpt"\n', 'judge must be "rules", "trained" or "llm"'),
     ('base_model = "b"\nchat_model = "c"\nframes = ["chatlog"]\nvotes = 5\n', 'only apply to judge = "llm"'),
     ('base_model = "b"\nchat_model = "c"\nframes = ["chatlog"]\njudge = "llm"\njudge_model = "j"\nvotes = 0\n',
      "votes must be a whole number"),

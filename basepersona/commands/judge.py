@@ -44,6 +44,8 @@ def _judge_options(command):
         click.option("--judge", "judge_name", type=click.Choice(["rules", "trained", "llm"]), default="rules", show_default=True,
                      help="rules: lexicons; trained: rules persona, compliance and AF learned from the dev gold sets; "
                           "llm: a chat model votes."),
+        click.option("--train-gold", "train_gold", multiple=True, type=click.Path(path_type=Path), metavar="FILE",
+                     help="Trained judge: gold file (e.g. from `basepersona label`) added to its training data (repeatable)."),
         click.option("--judge-model", default=None, help="Chat model for --judge llm (hub id, local dir, .gguf)."),
         click.option("--judge-backend", default="transformers", show_default=True, help="Backend for --judge-model."),
         click.option("--votes", type=int, default=20, show_default=True, help="LLM judge: votes per sample at T=1."),
@@ -81,11 +83,13 @@ def _key_values(pairs: tuple[str, ...]) -> dict[str, str]:
 def _build_judge(judge_name: str, judge_model: str | None, judge_backend: str, votes: int, af_threshold: float,
                  judge_max_tokens: int, device: str, judge_options: tuple[str, ...] = (), call_cache: Path | None = None,
                  no_call_cache: bool = False, price_prompt: float | None = None, price_completion: float | None = None,
-                 max_cost: float | None = None) -> Any:
+                 max_cost: float | None = None, train_gold: tuple[Path, ...] = ()) -> Any:
+    if train_gold and judge_name != "trained":
+        raise UserError("--train-gold only applies to --judge trained")
     if judge_name in ("rules", "trained"):
         if judge_model or judge_options:
             raise UserError("--judge-model (and --judge-option) only applies to --judge llm")
-        return make_judge(judge_name)
+        return make_judge(judge_name, extra_gold=train_gold) if train_gold else make_judge(judge_name)
     if not judge_model:
         raise UserError("--judge llm needs --judge-model: a chat (instruction-tuned) model to act as the judge")
     from ..backends import load_backend  # heavy: only when an LLM judge is asked for

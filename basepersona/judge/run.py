@@ -18,7 +18,9 @@ from ..calls import BudgetExceeded
 from ..run_lock import lock_run
 
 # setting -> the command-line option that sets it (for the "resume with ..." hint)
-SETTING_OPTIONS = {"judge": "--judge", "judge_model": "--judge-model", "votes": "--votes", "af_threshold": "--af-threshold"}
+SETTING_OPTIONS = {"judge": "--judge", "judge_model": "--judge-model", "votes": "--votes", "af_threshold": "--af-threshold",
+                   "training_data": "the --train-gold files that gave training data",
+                   "model_version": "the basepersona release that wrote it (trained judge model_version)"}
 
 
 @dataclass

@@ -153,7 +153,7 @@ class TrainedModels:
 @functools.lru_cache(maxsize=4)
 def _fitted(extra_gold: tuple[str, ...]) -> tuple[TrainedModels, str]:
     records = gold_records(extra_gold)
-    digest = hashlib.sha256(json.dumps([[r["turn"], r["prefill"], r["gold"]] for r in records],
+    digest = hashlib.sha256(json.dumps([[r["turn"], r.get("prefill", ""), r["gold"]] for r in records],
                                        sort_keys=True).encode()).hexdigest()[:16]
     return TrainedModels(records), digest
 

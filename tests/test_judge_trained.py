@@ -1,0 +1,174 @@
+"""The trained judge: its TF-IDF and regression against direct computations, its labels on a blind gold
+set it was never fitted on, label consistency, extra gold, and the command line."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy import optimize, sparse
+
+from basepersona.cli import cli
+from basepersona.errors import UserError
+from basepersona.judge import make_judge
+from basepersona.judge.trained import TRAINING_SETS, SoftmaxRegression, TfidfField, ngrams
+from basepersona.judge.validate import validate
+from basepersona.records import LabelRecord, field_names
+from basepersona.store import load_run
+
+from judge_helpers import GOLD_DIR, gold, make_run
+
+
+@pytest.fixture(scope="module")
+def judge():
+    return make_judge("trained")
+
+
+def test_ngrams_are_lowercased_words_and_adjacent_pairs():
+    assert ngrams("I won't, I Will") == ["won", "will", "won will"]  # one-letter words are dropped
+
+
+def test_tfidf_row_matches_a_hand_computation():
+    texts = ["refuse refuse help", "help now", "refuse later"]
+    field = TfidfField(texts, min_count=2)
+    assert set(field.index) == {"refuse", "help"}  # every other gram is in one text only
+    row = field.transform(["refuse refuse help odd"]).toarray()[0]
+    idf = {g: math.log(4 / (1 + df)) + 1 for g, df in (("refuse", 2), ("help", 2))}
+    raw = {"refuse": (1 + math.log(2)) * idf["refuse"], "help": idf["help"]}
+    norm = math.hypot(*raw.values())
+    assert row[field.index["refuse"]] == pytest.approx(raw["refuse"] / norm)
+    assert row[field.index["help"]] == pytest.approx(raw["help"] / norm)
+
+
+def _toy(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(60, 5))
+    labels = np.array(["a", "b", "c"])[np.argmax(x[:, :3] + 0.5 * rng.normal(size=(60, 3)), axis=1)]
+    return sparse.csr_matrix(x), list(labels)
+
+
+def _objective(model: SoftmaxRegression, x, labels, c: float) -> float:
+    log_p = np.log(model.probabilities(x))
+    rows = np.arange(len(labels)), [model.classes.index(v) for v in labels]
+    return -c * float(log_p[rows].sum()) + 0.5 * float((model.weights ** 2).sum())
+
+
+def test_regression_reaches_the_minimum_of_its_objective():
+    x, labels = _toy()
+    model = SoftmaxRegression.fit(x, labels, c=2.0)
+    best = _objective(model, x, labels, 2.0)
+    rng = np.random.default_rng(1)
+    for _ in range(20):  # any nearby parameters do worse
+        nudged = SoftmaxRegression(model.classes, model.weights + 0.01 * rng.normal(size=model.weights.shape),
+                                   model.intercept + 0.01 * rng.normal(size=model.intercept.shape))
+        assert _objective(nudged, x, labels, 2.0) > best
+    # and the same minimum as a general-purpose optimiser on the same objective without gradients
+    shape = (x.shape[1] + 1, 3)
+
+    def plain(flat):
+        w = flat.reshape(shape)
+        return _objective(SoftmaxRegression(model.classes, w[:-1], w[-1]), x, labels, 2.0)
+
+    found = optimize.minimize(plain, np.zeros(shape).ravel(), method="Powell", options={"xtol": 1e-8, "ftol": 1e-12,
+                                                                                         "maxfev": 200000})
+    assert best == pytest.approx(found.fun, rel=1e-5)
+
+
+def test_one_class_only_is_a_user_error():
+    x, _ = _toy()
+    with pytest.raises(UserError, match="one class only"):
+        SoftmaxRegression.fit(x, ["same"] * x.shape[0])
+
+
+def test_blind_heldout3_scores_at_the_documented_level(judge):
+    """heldout3 is not among the training sets; docs/JUDGES.md reports 0.92 / 0.985 / 0.956 here."""
+    assert "heldout3" not in TRAINING_SETS
+    report = validate(judge, gold("heldout3"), "heldout3")
+    assert report.tasks["compliance"].accuracy >= 0.9
+    assert report.tasks["af"].accuracy >= 0.95 and report.tasks["af"].kappa >= 0.9
+    assert report.tasks["considered_af"].accuracy >= 0.93
+
+
+def test_labels_are_consistent_and_fit_the_schema(judge):
+    records = gold("heldout4") + gold("heldout5")
+    for label in judge.judge(records):
+        assert set(label.to_record()) <= set(field_names(LabelRecord))  # judge run adds the sample hash
+        if label.persona:
+            assert label.compliance in ("refused", "partial", "complied")
+            assert 0 <= label.af_score <= 1 and 0 <= label.compliance_score <= 1
+            assert not label.af or (label.considered_af and label.compliance != "refused")
+        else:
+            assert label.compliance is None and label.af is None and label.reason.startswith("broken frame")
+
+
+def test_fitting_is_deterministic(judge):
+    from basepersona.judge.trained import TrainedModels, gold_records, turn_fields
+
+    again = TrainedModels(gold_records())
+    rows = [turn_fields(r) for r in gold("heldout3")[:10]]
+    first, second = judge.models.predict(rows), again.predict(rows)
+    for name in first:
+        for a, b in zip(first[name], second[name]):
+            assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], abs=1e-6) for k in a)
+
+
+def test_extra_gold_changes_the_settings_so_a_resume_cannot_mix_models(tmp_path, judge):
+    extra = tmp_path / "mine.jsonl"
+    extra.write_text("".join(json.dumps(r) + "\n" for r in gold("heldout3")[:20]), encoding="utf-8")
+    mine = make_judge("trained", extra_gold=[extra])
+    assert mine.settings["training_data"] != judge.settings["training_data"]
+    assert mine.settings["model_version"] == judge.settings["model_version"]
+
+
+def test_extra_gold_with_a_missing_field_is_a_user_error(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    record = gold("heldout3")[0]
+    del record["gold"]["compliance"]
+    bad.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    with pytest.raises(UserError):
+        make_judge("trained", extra_gold=[bad])
+
+
+def test_judge_run_with_the_trained_judge_writes_its_own_label_set(tmp_path):
+    run_dir = make_run(tmp_path / "run", gold("heldout")[:12])
+    result = CliRunner().invoke(cli, ["judge", str(run_dir), "--judge", "trained"])
+    assert result.exit_code == 0, result.output
+    labels = load_run(run_dir).labels("trained")
+    assert len(labels) == 12 and {r["judge"] for r in labels.values()} == {"trained"}
+    assert all(LabelRecord.__required_keys__ <= set(r) <= set(field_names(LabelRecord)) for r in labels.values())
+
+
+def test_trained_judge_with_a_judge_model_is_a_one_line_error_from_a_real_process():
+    done = subprocess.run([sys.executable, "-m", "basepersona", "judge", "validate", "--judge", "trained",
+                           "--judge-model", "x", "--gold", str(GOLD_DIR / "heldout3.jsonl")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "only applies to --judge llm" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_train_gold_from_the_command_line_and_a_resume_with_other_training_data_is_refused(tmp_path):
+    run_dir = make_run(tmp_path / "run", gold("heldout")[:6])
+    extra = tmp_path / "mine.jsonl"
+    extra.write_text("".join(json.dumps(r) + "\n" for r in gold("heldout3")[:20]), encoding="utf-8")
+    first = CliRunner().invoke(cli, ["judge", str(run_dir), "--judge", "trained", "--train-gold", str(extra)])
+    assert first.exit_code == 0, first.output
+    path = run_dir / "labels" / "trained.jsonl"
+    kept = path.read_bytes()
+    path.write_bytes(b"".join(kept.splitlines(keepends=True)[:3]))  # half judged
+    again = CliRunner().invoke(cli, ["judge", str(run_dir), "--judge", "trained"])
+    assert isinstance(again.exception, UserError)
+    assert "training_data" in str(again.exception) and "--train-gold" in str(again.exception)
+    assert len(path.read_bytes().splitlines()) == 3  # nothing lost or overwritten
+
+
+def test_train_gold_with_another_judge_is_a_user_error(tmp_path):
+    result = CliRunner().invoke(cli, ["judge", "validate", "--judge", "rules", "--train-gold", str(tmp_path / "x.jsonl"),
+                                      "--gold", str(GOLD_DIR / "heldout3.jsonl")])
+    assert isinstance(result.exception, UserError)
+    assert "--train-gold only applies to --judge trained" in str(result.exception)
