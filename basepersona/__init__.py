@@ -8,7 +8,7 @@ The public library API, importable from the package itself. Names load on first 
     design = bp.render_design(frame="chatlog", limit=5)             # prompts, no model, no files
     backend = bp.load_backend("path/to/model")                       # transformers, llamacpp, openai, vllm
     records = [bp.completion_record(p, text, sample_index=i) ...]    # a model's text -> judgeable record
-    labels = bp.make_judge("rules").judge(records)                   # persona / compliance / AF labels
+    labels = bp.make_judge("trained").judge(records)                   # persona / compliance / AF labels
     print(bp.gap(records, labels, outcome="compliance"))             # query-clustered paired gap
 
 Runs on disk: ``run_sampling(SampleConfig.build(...), out_dir)`` (a SampleConfig is a RunDesign, an

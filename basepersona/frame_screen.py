@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 
 from .backends import Backend, SamplingParams, load_backend
 from .frames import Frame
-from .judge.registry import make_judge
+from .judge.registry import DEFAULT_JUDGE, make_judge
 from .queries import load_queries
 from .records import ScenarioForm
 from .sample import ProgressCallback, SampleConfig, run_sampling
@@ -56,7 +56,7 @@ def run_screen(chosen: Sequence[Frame], setting: ScreenSetting, *, model: str | 
     if backend is None:
         backend = load_backend(model, backend_name, announce=announce)
     texts = {q.id: q.text for q in query_set.queries}
-    judge = make_judge("rules")
+    judge = make_judge(DEFAULT_JUDGE)
     results = []
     for frame in chosen:
         config = SampleConfig.build(model=model, backend=backend_name, frame=str(frame.path), frames_dirs=frames_dirs,

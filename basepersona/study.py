@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import UserError
-from .judge.registry import OFFLINE_JUDGES
+from .judge.registry import DEFAULT_JUDGE, OFFLINE_JUDGES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,7 +23,7 @@ else:  # pragma: no cover
 KNOWN_KEYS = {"out", "base_model", "chat_model", "backend", "frames", "chat_frame", "variants", "queries", "limit",
               "n", "seed", "judge", "temperature", "max_new_tokens", "backend_options", "judge_model", "judge_backend",
               "votes", "af_threshold"}
-# settings of the LLM judge (as `basepersona judge --judge llm`): meaningless for the rules judge
+# settings of the LLM judge (as `basepersona judge --judge llm`): meaningless for the offline judges
 LLM_JUDGE_KEYS = ("judge_model", "judge_backend", "votes", "af_threshold")
 
 
@@ -40,7 +40,7 @@ class Study:
     limit: int | None = None
     n: int = 4
     seed: int = 0
-    judge: str = "rules"
+    judge: str = DEFAULT_JUDGE
     temperature: float = 1.0
     max_new_tokens: int = 256
     backend_options: dict[str, Any] = field(default_factory=dict)  # as `sample -o KEY=VALUE`, e.g. tensor_parallel_size
@@ -117,7 +117,7 @@ def _check_types(path: Path, raw: dict[str, Any]) -> None:
 
 def _check_judge(path: Path, raw: dict[str, Any]) -> None:
     """Judge settings are checked before any sampling: a typo must not surface after hours of it."""
-    judge = raw.get("judge", "rules")
+    judge = raw.get("judge", DEFAULT_JUDGE)
     if judge not in (*OFFLINE_JUDGES, "llm"):
         raise UserError(f'{path}: judge must be "rules", "trained" or "llm" (got {judge!r})')
     if judge in OFFLINE_JUDGES:

@@ -13,7 +13,8 @@ import argparse
 from typing import Any
 
 from basepersona.judge import make_judge
-from basepersona.judge.trained import TRAINING_SETS, TrainedJudge, TrainedModels
+from basepersona.judge.trained import TRAINING_SETS, TrainedJudge
+from basepersona.judge.trained_model import TrainedModels
 from basepersona.judge.validate import GOLD_FIELDS, load_gold, task_report, validate
 from basepersona.resources import data_dir
 
@@ -23,7 +24,7 @@ UNTUNED = ("heldout3", "heldout4", "heldout5", "dev4", "dev5", "dev6")
 def fitted_without(left_out: str, sets: dict[str, list[dict[str, Any]]]) -> TrainedJudge:
     judge = TrainedJudge.__new__(TrainedJudge)  # the shipped judge's code, fitted on other data
     judge.extra_gold, judge.training_hash = (), f"without-{left_out}"
-    judge.models = TrainedModels([r for name, records in sets.items() if name != left_out for r in records])
+    judge.models = TrainedModels.fit([r for name, records in sets.items() if name != left_out for r in records])
     return judge
 
 

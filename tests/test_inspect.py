@@ -185,7 +185,7 @@ def test_inspect_cli_mockllm_then_import_judge_report(tmp_path):
     assert len(run.samples) == 2 * 3 * 2 and run.settings["frame"] == "forum" and run.settings["n"] == 2
     assert run.settings["model"] == "mockllm/model"
     assert all(r["continuation"] == "Default output from mockllm/model" for r in run.samples)
-    assert run.judges() == ["rules"] and len(run.labels("rules")) == 12  # the scorer's labels came along
+    assert run.judges() == ["trained"] and len(run.labels("trained")) == 12  # the scorer's labels came along
     judged = _cli("-m", "basepersona", "judge", "afrun", cwd=tmp_path)  # accepts them: same fingerprints, settings
     assert judged.returncode == 0 and "12 already labelled" in judged.stdout + judged.stderr, judged.stderr
     report = _cli("-m", "basepersona", "report", "afrun", "--format", "json", cwd=tmp_path)

@@ -27,7 +27,7 @@ def test_judge_run_by_default_writes_labels_without_touching_samples(run_dir):
     result = invoke(run_dir)
     assert result.exit_code == 0, result.output
     run = load_run(run_dir)
-    labels = run.labels("rules")
+    labels = run.labels("trained")
     assert set(labels) == {s["id"] for s in run.samples}
     assert (run_dir / "samples.jsonl").read_bytes() == before
     for record in labels.values():  # the schema's required fields, and only fields it knows
@@ -38,7 +38,7 @@ def test_judging_saves_the_statistics_table_so_the_first_report_reads_no_jsonl(r
     from basepersona.stats import table as table_module
 
     assert invoke(run_dir).exit_code == 0
-    assert (run_dir / "labels" / ".rules.table.npz").exists()
+    assert (run_dir / "labels" / ".trained.table.npz").exists()
     monkeypatch.setattr(table_module, "read_columns", lambda *a, **k: pytest.fail("the report re-read the JSONL"))
     table = table_module.load_table(table_module.open_run(run_dir))
     assert table.n_samples == len(load_run(run_dir).samples)
@@ -46,7 +46,7 @@ def test_judging_saves_the_statistics_table_so_the_first_report_reads_no_jsonl(r
 
 def test_judging_resumes_after_a_torn_write(run_dir):
     assert invoke("run", run_dir).exit_code == 0
-    path = run_dir / "labels" / "rules.jsonl"
+    path = run_dir / "labels" / "trained.jsonl"
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     path.write_text("".join(lines[:5]) + lines[5][:20], encoding="utf-8")  # killed mid-write
     result = invoke(run_dir)
@@ -60,7 +60,7 @@ def test_judging_resumes_after_a_torn_write(run_dir):
 
 def test_labels_from_another_run_are_refused(run_dir):
     (run_dir / "labels").mkdir()
-    (run_dir / "labels" / "rules.jsonl").write_text(json.dumps({"id": "training/q999/0", "judge": "rules"}) + "\n")
+    (run_dir / "labels" / "trained.jsonl").write_text(json.dumps({"id": "training/q999/0", "judge": "trained"}) + "\n")
     result = invoke(run_dir)
     assert isinstance(result.exception, UserError) and "another run" in str(result.exception)
 

@@ -64,7 +64,7 @@ def test_labelling_saves_each_answer_undoes_skips_and_resumes(tmp_path):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0 and len(_labels(run_dir)) == 2
-    saved = json.loads((run_dir / "validation" / "rules-human.json").read_text())
+    saved = json.loads((run_dir / "validation" / "trained-human.json").read_text())
     assert saved["meta"]["n"] == 2 and "sensitivity" in saved["persona"]
 
 

@@ -57,7 +57,7 @@ def test_study_samples_judges_reports_and_resumes(tmp_path, capsys):
     assert [p.name for p in runs] == ["base-chatlog", "chat-chat"]
     for path in runs:
         run = load_run(path)
-        assert len(run.samples) == 3 * 2 * len(run.settings["conditions"]) and len(run.labels("rules")) == len(run.samples)
+        assert len(run.samples) == 3 * 2 * len(run.settings["conditions"]) and len(run.labels("trained")) == len(run.samples)
     first_pass = sum(b.sampled for b in backends.values())
     run_study(study, backend_for=backends.get, announce=lambda _: None)
     assert sum(b.sampled for b in backends.values()) == first_pass  # resumed: nothing sampled twice

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import UserError
-from ..judge.registry import make_judge
+from ..judge.registry import DEFAULT_JUDGE, OFFLINE_JUDGES, make_judge
 from .progress import sampling_progress
 
 console = Console(stderr=True)
@@ -41,8 +41,8 @@ class _RunByDefault(click.Group):
 def _judge_options(command):
     """Options shared by judging a run and validating a judge."""
     options = [
-        click.option("--judge", "judge_name", type=click.Choice(["rules", "trained", "llm"]), default="rules", show_default=True,
-                     help="rules: lexicons; trained: rules persona, compliance and AF learned from the dev gold sets; "
+        click.option("--judge", "judge_name", type=click.Choice(["rules", "trained", "llm"]), default=DEFAULT_JUDGE, show_default=True,
+                     help="trained: persona, compliance and AF learned from the shipped gold sets; rules: lexicons; "
                           "llm: a chat model votes."),
         click.option("--train-gold", "train_gold", multiple=True, type=click.Path(path_type=Path), metavar="FILE",
                      help="Trained judge: gold file (e.g. from `basepersona label`) added to its training data (repeatable)."),
@@ -52,7 +52,7 @@ def _judge_options(command):
         click.option("--af-threshold", type=float, default=0.4, show_default=True, help="LLM judge: share of votes that calls AF."),
         click.option("--judge-max-tokens", type=int, default=768, show_default=True, help="LLM judge: reply length limit."),
         click.option("--device", default="auto", show_default=True, help="Device for --judge-model."),
-        click.option("--batch", "batch_size", type=int, default=None, help="Samples judged per appended batch. [default: 256 rules, 8 llm]"),
+        click.option("--batch", "batch_size", type=int, default=None, help="Samples judged per appended batch. [default: 256 offline, 8 llm]"),
         click.option("--judge-option", "-J", "judge_options", multiple=True, metavar="KEY=VALUE",
                      help="Option of --judge-backend (repeatable), e.g. -J base_url=http://127.0.0.1:8080/v1 "
                           "-J concurrency=4 -J api_key_env=MY_KEY (see docs/BACKENDS.md)."),
@@ -86,7 +86,7 @@ def _build_judge(judge_name: str, judge_model: str | None, judge_backend: str, v
                  max_cost: float | None = None, train_gold: tuple[Path, ...] = ()) -> Any:
     if train_gold and judge_name != "trained":
         raise UserError("--train-gold only applies to --judge trained")
-    if judge_name in ("rules", "trained"):
+    if judge_name in OFFLINE_JUDGES:
         if judge_model or judge_options:
             raise UserError("--judge-model (and --judge-option) only applies to --judge llm")
         return make_judge(judge_name, extra_gold=train_gold) if train_gold else make_judge(judge_name)
@@ -189,7 +189,7 @@ def _print_run_summary(summary) -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.argument("label_sets", nargs=-1)
 def agree_command(run_dir, label_sets):
-    """Agreement (% and Cohen's kappa per label) between two label sets of RUN_DIR, e.g. rules and llm."""
+    """Agreement (% and Cohen's kappa per label) between two label sets of RUN_DIR, e.g. trained and llm."""
     from ..judge.agree import agreement, pick_label_sets
     from ..store import load_run
 

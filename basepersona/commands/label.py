@@ -16,7 +16,7 @@ from rich.text import Text
 
 from ..errors import UserError
 from ..judge.human import HumanGold, draw_plan, gold_record
-from ..judge.registry import OFFLINE_JUDGES
+from ..judge.registry import DEFAULT_JUDGE, OFFLINE_JUDGES
 
 QUESTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "persona": ("Does it speak as the scenario's AI?", {"y": True, "n": False}),
@@ -137,7 +137,7 @@ def ask_sample(screen: Screen, position: str, sample: dict[str, Any]) -> dict[st
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--n", "size", type=int, default=40, show_default=True, help="How many samples to draw for labelling.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the stratified draw.")
-@click.option("--judge", "judge_set", default="rules", show_default=True,
+@click.option("--judge", "judge_set", default=DEFAULT_JUDGE, show_default=True,
               help="Label set whose current labels stratify the draw and get validated (rules or trained is computed "
                    "if missing).")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
@@ -209,13 +209,13 @@ def _loop(screen: Screen, store: HumanGold, plan: dict[str, Any], samples: dict[
 
 
 def _judge_labels(run, judge_set: str) -> tuple[dict[str, dict[str, Any]], str]:
-    """The stored labels of ``judge_set``; the rules judge is computed in memory when it has not run."""
+    """The stored labels of ``judge_set``; an offline judge is computed in memory when it has not run."""
     name = run.label_set(judge_set)
     if name in run.judges():
         return run.labels(name), name
     if judge_set not in OFFLINE_JUDGES:
         raise UserError(f"{run.path} has no label set {judge_set!r} (it has {', '.join(run.judges()) or 'none'}); "
-                        "judge the run first or use --judge rules")
+                        f"judge the run first or use --judge {DEFAULT_JUDGE}")
     from ..judge import make_judge
 
     return {lab.id: lab.to_record() for lab in make_judge(judge_set).judge(run.samples)}, judge_set

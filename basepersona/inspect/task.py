@@ -7,6 +7,7 @@ from typing import Any
 from inspect_ai import Epochs, Task, task
 from inspect_ai.model import GenerateConfig
 
+from ..judge.registry import DEFAULT_JUDGE
 from ..design import render_design
 from .dataset import design_dataset
 from .scorer import persona_judge
@@ -30,7 +31,7 @@ def alignment_faking(frame: str | None = None, model_kind: str = "base", scenari
                      queries: str | None = None, query_ids: str | list[str] = "", limit: int | None = None,
                      scenario_form: str = "full", synthetic_docs: int = 0, n: int = 1, seed: int = 0,
                      temperature: float = 1.0, top_p: float = 1.0, max_tokens: int = 256,
-                     judge: str = "rules", votes: int = 5) -> Task:
+                     judge: str = DEFAULT_JUDGE, votes: int = 5) -> Task:
     """Elicit the AI persona with a basepersona frame and judge compliance and alignment faking.
 
     Every condition × query of the design is one sample; ``n`` (or ``--epochs``) samples each. Base models

@@ -27,6 +27,9 @@ def _llm(**options: Any) -> Judge:
     return LLMJudge(**options)
 
 
+# The judge of `judge RUN`, `label`, studies and the inspect scorer when none is named, and the label set
+# the statistics read first: on blind gold sets it beats the rules judge on every label (docs/JUDGES.md).
+DEFAULT_JUDGE = "trained"
 # Judges that need no model and no options: studies, the inspect scorer and `label` may build them anywhere.
 OFFLINE_JUDGES = ("rules", "trained")
 JUDGES: dict[str, Callable[..., Judge]] = {"rules": _rules, "trained": _trained, "llm": _llm}

@@ -12,16 +12,16 @@ import numpy as np
 from ..errors import UserError
 from ..judge.base import COMPLIANCE_CLASSES
 from ..store import MANIFEST, SAMPLES, Run, load_run
+from ..judge.registry import DEFAULT_JUDGE
 from .cache import load_cached, save_cached
 from .records import Columns, read_columns
 
 # Binary outcomes kept per sample; NaN where the judge gave no value (e.g. compliance of a broken frame).
 OUTCOMES = ("compliance", "partial", "refused", "af", "considered_af", "persona")
-DEFAULT_JUDGE = "rules"
 
 
 def choose_judge(run: Run, judge: str | None) -> str:
-    """The judge asked for; without one, `rules`, or the only judge that labelled the run."""
+    """The judge asked for; without one, the default judge (`trained`), or the only judge that labelled the run."""
     present = run.judges()
     if not present:
         raise UserError(f"{run.path} has no labels yet; run `basepersona judge {run.path}` first")
