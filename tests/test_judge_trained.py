@@ -216,3 +216,28 @@ def test_train_gold_with_another_judge_is_a_user_error(tmp_path):
                                       "--gold", str(GOLD_DIR / "heldout6.jsonl")])
     assert isinstance(result.exception, UserError)
     assert "--train-gold only applies to --judge trained" in str(result.exception)
+
+
+def test_a_missing_train_gold_file_is_a_one_line_error_from_a_real_process(tmp_path):
+    run_dir = make_run(tmp_path / "run", gold("heldout")[:3])
+    done = subprocess.run([sys.executable, "-m", "basepersona", "judge", str(run_dir), "--train-gold",
+                           str(tmp_path / "missing.jsonl")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "missing.jsonl does not exist" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (run_dir / "labels" / "trained.jsonl").exists()
+
+
+def test_concurrent_saves_of_one_model_leave_a_loadable_file(tmp_path):
+    """Two runs fitting at once both write the cache; each writes a temporary file and renames it."""
+    import threading
+
+    models = TrainedModels.fit(gold("heldout") + gold("heldout2"))
+    path = tmp_path / "shared.npz"
+    threads = [threading.Thread(target=models.save, args=(path,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    probe = gold("heldout6")[:5]
+    assert _same(_probabilities(models, probe), _probabilities(TrainedModels.load(path), probe))
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.npz"]  # no temporary file left behind

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -164,10 +165,13 @@ class TrainedModels:
             arrays[f"{name}.classes"] = np.array(model.classes, dtype=str)
             arrays[f"{name}.weights"], arrays[f"{name}.intercept"] = model.weights, model.intercept
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with partial.open("wb") as handle:
-            np.savez(handle, **arrays)  # type: ignore[arg-type]  # (numpy stubs read **kwargs as allow_pickle)
-        os.replace(partial, path)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as handle:
+            try:
+                np.savez(handle, **arrays)  # type: ignore[arg-type]  # (numpy stubs read **kwargs as allow_pickle)
+            except BaseException:
+                os.unlink(handle.name)  # e.g. a full disk: leave no half file behind
+                raise
+        os.replace(handle.name, path)
 
     @classmethod
     def load(cls, path: Path) -> TrainedModels:
