@@ -5,7 +5,7 @@ Layout of a run directory::
     manifest.json      settings that define the run + provenance (versions, command line)
     samples.jsonl      one record per sample, appended as each batch finishes
     labels/<set>.jsonl written by the judge stage, keyed by sample ``id``; ``<set>`` is the judge
-                       (``rules``) or judge plus model (``llm-<model>``), see ``label_set_name``
+                       (``trained``, ``rules``) or judge plus model (``llm-<model>``), see ``label_set_name``
 
 Records are appended and flushed per batch, so a crash or Ctrl-C loses at most the batch in flight.
 A kill in the middle of a write can leave a partial last line; readers skip it and ``--resume``

@@ -112,7 +112,7 @@ def show_rate(rate: Proportion) -> str:
 def _print_screen(results: Sequence[FrameScreen]) -> None:
     ranked = sorted(results, key=lambda r: -r.persona.estimate if r.samples else 0)
     table = Table("frame", "prefill", "n", "persona", "clean end", "accept/reject tag", "accepted", "mean tokens",
-                  title="Frame screening (95% intervals clustered by query; persona from the rules judge)")
+                  title="Frame screening (95% intervals clustered by query; persona from the trained judge)")
     for r in ranked:
         mean, low, high = r.mean_tokens
         tokens = f"{mean:.0f}" + ("" if math.isnan(low) else f" [{low:.0f}, {high:.0f}]")

@@ -17,7 +17,7 @@ err_console = Console(stderr=True)
 def _analysis_options(command):
     options = [
         click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path)),
-        click.option("--judge", default=None, help="Whose labels to use. [default: rules, else the only judge present]"),
+        click.option("--judge", default=None, help="Whose labels to use. [default: trained, else the only judge present]"),
         click.option("--method", type=click.Choice(["auto", "wilson", "clustered", "binomial_se"]), default="auto",
                      show_default=True, help="Rate intervals: auto = Wilson with one sample per query, query-"
                      "clustered otherwise; binomial_se = the papers' sqrt(p(1-p)/n) error bars."),
@@ -204,7 +204,7 @@ def study(study_file, n_boot, n_perm):
     \b
     STUDY_FILE names base_model, chat_model and frames; optional keys: out, chat_frame, variants
     (a list of tables of scenario switches), backend, backend_options, queries, limit, n, seed,
-    temperature, max_new_tokens, judge ("rules" or "llm" with judge_model, votes, af_threshold).
+    temperature, max_new_tokens, judge ("trained", "rules" or "llm" with judge_model, votes, af_threshold).
     A commented example: docs/study.example.toml in the source tree.
     \b
     Example:  basepersona study my-study.toml
