@@ -38,53 +38,46 @@ from scipy import optimize, sparse, special, stats
 
 
 @dataclass(frozen=True)
-class Units:
-    """What the program chooses per table: a unit is one variable per gap, standing for `weight` of its
-    table's y; its values lie in [0, budget], its upward steps sum to at most budget, and it is integral
-    or not. A table's y is the sum of its units' weight * value."""
+class Program:
+    """Coverage constraints: coverage[c, k] is what one unit of variable k (at the cell's gap) adds to the
+    coverage at cell c, tails[c] what the left-out tables could add at most. A variable k is one value per
+    gap, in [0, budget[k]], with upward steps summing to at most budget[k] (a sum of budget[k] intervals),
+    integral or not."""
 
-    table: np.ndarray
-    weight: np.ndarray
+    coverage: np.ndarray
+    tails: np.ndarray
+    cell_gaps: np.ndarray
+    gap_count: int
     budget: np.ndarray
     integral: np.ndarray
 
-    @staticmethod
-    def mixtures(size: int) -> Units:
-        """Each table's y any mixture of intervals (what a randomised method may do)."""
-        return Units(np.arange(size), np.ones(size), np.ones(size), np.zeros(size, bool))
 
-    @staticmethod
-    def join(parts: list[Units]) -> Units:
-        return Units(*(np.concatenate([getattr(p, name) for p in parts])
-                       for name in ("table", "weight", "budget", "integral")))
-
-
-def least_target_coverage(probabilities: np.ndarray, cell_gaps: np.ndarray, gap_count: int, units: Units,
-                          target: np.ndarray, target_gap: int, floor: float) -> float:
-    """The minimum over the units of sum_s target[s] y[s, target_gap] subject to sum_s probabilities[c, s]
-    y[s, cell_gaps[c]] >= floor at every cell c: a valid lower bound (HiGHS's dual bound for a mixed
-    program, the optimum for a linear one); NaN when the cells cannot all reach the floor."""
-    cells, count = len(probabilities), len(units.table)
-    n_x = count * gap_count
-    mass = probabilities[:, units.table] * units.weight  # coverage per unit of each variable, per cell
-    tiny = mass < 1e-13  # left out of the rows; their most (mass * budget) is taken off the floor instead
-    tails = 1 - probabilities.sum(axis=1) + np.sum(np.where(tiny, mass * units.budget, 0), axis=1)
-    columns = np.arange(count) * gap_count + cell_gaps[:, None]
-    coverage = sparse.csr_matrix((mass[~tiny], (np.nonzero(~tiny)[0], columns[~tiny])), shape=(cells, 2 * n_x))
+def least_target_coverage(program: Program, target: np.ndarray, target_gap: int, floor: float) -> float:
+    """The minimum of sum_k target[k] x[k, target_gap] subject to coverage >= floor at every cell: a valid
+    lower bound (HiGHS's dual bound for a mixed program, the optimum for a linear one); NaN when the cells
+    cannot all reach the floor."""
+    cells, count = program.coverage.shape
+    gaps, budget = program.gap_count, program.budget
+    n_x = count * gaps
+    tiny = program.coverage < 1e-13  # left out of the rows; their most is taken off the floor instead
+    tails = program.tails + np.sum(np.where(tiny, program.coverage * budget, 0), axis=1)
+    columns = np.arange(count) * gaps + program.cell_gaps[:, None]
+    coverage = sparse.csr_matrix((program.coverage[~tiny], (np.nonzero(~tiny)[0], columns[~tiny])),
+                                 shape=(cells, 2 * n_x))
     # up-steps: u[k, g] >= x[k, g] - x[k, g - 1] (x[k, -1] = 0), and sum_g u[k, g] <= budget[k]
     rows = np.arange(n_x)
-    later = rows % gap_count > 0
+    later = rows % gaps > 0
     steps = sparse.csr_matrix((np.concatenate([np.ones(n_x), -np.ones(n_x), np.ones(later.sum())]),
                                (np.concatenate([rows, rows, rows[later]]),
                                 np.concatenate([n_x + rows, rows, rows[later] - 1]))), shape=(n_x, 2 * n_x))
-    budgets = sparse.csr_matrix((np.ones(n_x), (rows // gap_count, n_x + rows)), shape=(count, 2 * n_x))
+    budgets = sparse.csr_matrix((np.ones(n_x), (rows // gaps, n_x + rows)), shape=(count, 2 * n_x))
     constraints = [optimize.LinearConstraint(coverage, floor - tails, np.inf),
                    optimize.LinearConstraint(steps, 0, np.inf),
-                   optimize.LinearConstraint(budgets, -np.inf, units.budget)]
-    upper = np.concatenate([np.repeat(units.budget, gap_count), np.full(n_x, np.inf)])
-    integrality = np.concatenate([np.repeat(units.integral, gap_count), np.zeros(n_x, bool)]).astype(int)
+                   optimize.LinearConstraint(budgets, -np.inf, budget)]
+    upper = np.concatenate([np.repeat(budget, gaps), np.full(n_x, np.inf)])
+    integrality = np.concatenate([np.repeat(program.integral, gaps), np.zeros(n_x, bool)]).astype(int)
     objective = np.zeros(2 * n_x)
-    objective[np.arange(count) * gap_count + target_gap] = target[units.table] * units.weight
+    objective[np.arange(count) * gaps + target_gap] = target
     found = optimize.milp(objective, integrality=integrality, bounds=optimize.Bounds(0, upper),
                           constraints=constraints, options={"time_limit": 600})
     if found.status == 2:
@@ -92,6 +85,11 @@ def least_target_coverage(probabilities: np.ndarray, cell_gaps: np.ndarray, gap_
     if found.x is None and not integrality.any():
         raise RuntimeError(f"the proof program did not finish: {found.message}")
     return float(found.mip_dual_bound if integrality.any() else found.fun)
+
+
+def gap_indices(cells: list[tuple[float, ...]]) -> tuple[np.ndarray, int]:
+    gaps = sorted({round(cell[0] - cell[1], 12) for cell in cells})
+    return np.array([gaps.index(round(cell[0] - cell[1], 12)) for cell in cells]), len(gaps)
 
 
 def paired_tables(queries: int, most: int) -> np.ndarray:
@@ -106,11 +104,6 @@ def table_probabilities(tables: np.ndarray, p_train: float, p_unmon: float) -> n
     return stats.multinomial.pmf(tables, tables[0].sum(), cells)
 
 
-def gap_indices(cells: list[tuple[float, float]]) -> tuple[np.ndarray, int]:
-    gaps = sorted({round(pt - pu, 12) for pt, pu in cells})
-    return np.array([gaps.index(round(pt - pu, 12)) for pt, pu in cells]), len(gaps)
-
-
 def least_coverage(target: tuple[float, float], others: list[tuple[float, float]], queries: int,
                    floor: float = 0.93, most: int = 14) -> float:
     """The lowest coverage any interval that is a function of the paired table (a, b, c) (one sample per
@@ -118,10 +111,16 @@ def least_coverage(target: tuple[float, float], others: list[tuple[float, float]
     cell: above 0.97, no such interval meets the band at all these cells."""
     tables = paired_tables(queries, most)
     gaps, count = gap_indices([target, *others])
-    units = Units.mixtures(len(tables))
-    units = Units(units.table, units.weight, units.budget, np.ones(len(tables), bool))  # one interval per table
-    return least_target_coverage(np.array([table_probabilities(tables, *cell) for cell in others]), gaps[1:], count,
-                                 units, table_probabilities(tables, *target), gaps[0], floor)
+    coverage = np.array([table_probabilities(tables, *cell) for cell in others])
+    ones = np.ones(len(tables))
+    program = Program(coverage, 1 - coverage.sum(axis=1), gaps[1:], count, ones, ones.astype(bool))
+    return least_target_coverage(program, table_probabilities(tables, *target), gaps[0], floor)
+
+
+def rate_lattice(step: float, top: float) -> list[tuple[float, float]]:
+    """Every (p_train, p_unmon) with both in {0, step, ..., top}."""
+    rates = np.round(np.arange(0, top + step / 2, step), 12)
+    return [(float(pt), float(pu)) for pt, pu in itertools.product(rates, rates)]
 
 
 def total_tables(n_train: int, n_unmon: int, most: tuple[int, int]) -> np.ndarray:
@@ -129,65 +128,114 @@ def total_tables(n_train: int, n_unmon: int, most: tuple[int, int]) -> np.ndarra
     return np.array(list(itertools.product(range(min(most[0], n_train) + 1), range(min(most[1], n_unmon) + 1))))
 
 
-def query_patterns(successes: tuple[int, int], queries: int, samples: int) -> list[float]:
-    """The probabilities, given the condition totals, of the ways the successes fall on the queries up to
-    the order of queries and of samples within a query (each way: a multiset of per-query (k_t, k_u)),
-    with `samples` i.i.d. samples per query and condition."""
-    parts = [(kt, ku) for kt in range(samples + 1) for ku in range(samples + 1) if kt or ku]
+def totals_probabilities(tables: np.ndarray, n_train: int, n_unmon: int, cell: tuple[float, ...]) -> np.ndarray:
+    return stats.binom.pmf(tables[:, 0], n_train, cell[0]) * stats.binom.pmf(tables[:, 1], n_unmon, cell[1])
 
-    def spread(left: tuple[int, int], start: int) -> list[list[tuple[int, int]]]:
-        if left == (0, 0):
-            return [[]]
-        found = []
-        for index in range(start, len(parts)):
-            kt, ku = parts[index]
-            if kt <= left[0] and ku <= left[1]:
-                found += [[parts[index], *rest] for rest in spread((left[0] - kt, left[1] - ku), index)]
-        return found
 
-    n_t, n_u = queries * samples, queries * samples
-    total = special.gammaln(n_t + 1) - special.gammaln(successes[0] + 1) - special.gammaln(n_t - successes[0] + 1) \
-        + special.gammaln(n_u + 1) - special.gammaln(successes[1] + 1) - special.gammaln(n_u - successes[1] + 1)
-    shares = []
-    for way in spread(successes, 0):
-        if len(way) > queries:
-            continue
-        log = special.gammaln(queries + 1) - special.gammaln(queries - len(way) + 1) - total
-        log -= sum(special.gammaln(way.count(part) + 1) for part in set(way))
-        log += sum(np.log(special.comb(samples, kt)) + np.log(special.comb(samples, ku)) for kt, ku in way)
-        shares.append(float(np.exp(log)))
-    return shares
+def likely_totals(n_train: int, n_unmon: int, top: float, tail: float) -> np.ndarray:
+    """The totals tables up to the 1 - tail quantile of both totals at the highest rate."""
+    return total_tables(n_train, n_unmon, (int(stats.binom.ppf(1 - tail, n_train, top)),
+                                           int(stats.binom.ppf(1 - tail, n_unmon, top))))
 
 
 def least_coverage_totals(target: tuple[float, float], n_train: int, n_unmon: int, floor: float = 0.93,
                           step: float = 0.005, top: float = 0.1, exact_up_to: float = 1,
-                          tail: float = 1e-6, symmetric: tuple[int, int, int] | None = None) -> float:
+                          tail: float = 1e-6) -> float:
     """The lowest coverage at the target (p_train, p_unmon) of any interval for p_train - p_unmon that
-    covers at least `floor` at every (pt, pu) of the lattice {0, step, ..., top}^2, when the conditions
-    hold n_train and n_unmon i.i.d. samples (ICC 0 or one sample per query; see the module's note):
-    a lower bound for every deterministic method (and, with exact_up_to=0, every randomised one).
-    Tables beyond the `1 - tail` quantile of the totals at `top` are left free."""
-    rates = np.round(np.arange(0, top + step / 2, step), 12)
-    cells = list(itertools.product(rates, rates))
-    most = (int(stats.binom.ppf(1 - tail, n_train, top)), int(stats.binom.ppf(1 - tail, n_unmon, top)))
-    tables = total_tables(n_train, n_unmon, most)
-
-    def probabilities(cell: tuple[float, float]) -> np.ndarray:
-        return stats.binom.pmf(tables[:, 0], n_train, cell[0]) * stats.binom.pmf(tables[:, 1], n_unmon, cell[1])
-
+    covers at least `floor` at every cell of rate_lattice(step, top), when the conditions hold n_train
+    and n_unmon i.i.d. samples (ICC 0 or one sample per query; see the module's note): a lower bound for
+    every deterministic method (and, with exact_up_to=0, every randomised one)."""
+    cells = rate_lattice(step, top)
+    tables = likely_totals(n_train, n_unmon, top, tail)
     gaps, count = gap_indices([target, *cells])
     arrangements = special.comb(n_train, tables[:, 0]) * special.comb(n_unmon, tables[:, 1])
     exact = arrangements <= exact_up_to  # N y integral: N arrangements, each with one interval
-    units = Units(np.arange(len(tables)), np.where(exact, 1 / arrangements, 1.0), np.where(exact, arrangements, 1.0),
-                  exact)
-    if symmetric:
-        queries, samples, most_successes = symmetric
-        few = tables.sum(axis=1) <= most_successes
-        shares = [query_patterns(tuple(table), queries, samples) for table in tables[few]]
-        sizes = np.array([len(s) for s in shares])
-        units = Units.join([Units(np.flatnonzero(~few), np.ones((~few).sum()), np.ones((~few).sum()),
-                                  np.zeros((~few).sum(), bool)),
-                            Units(np.repeat(np.flatnonzero(few), sizes), np.concatenate(shares), np.ones(sizes.sum()),
-                                  np.ones(sizes.sum(), bool))])
-    return least_target_coverage(np.array([probabilities(cell) for cell in cells]), gaps[1:], count, units,
-                                 probabilities(target), gaps[0], floor)
+    scale = np.where(exact, arrangements, 1.0)
+    probabilities = np.array([totals_probabilities(tables, n_train, n_unmon, cell) for cell in cells])
+    program = Program(probabilities / scale, 1 - probabilities.sum(axis=1), gaps[1:], count, scale, exact)
+    return least_target_coverage(program, totals_probabilities(tables, n_train, n_unmon, target) / scale,
+                                 gaps[0], floor)
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """The ways at most `few` successes fall on `queries` queries with `samples` samples each, up to the
+    order of the queries and of the samples within one: counts[w, j] queries show parts[j] = (k_t, k_u)."""
+
+    queries: int
+    samples: int
+    parts: list[tuple[int, int]]
+    counts: np.ndarray
+
+    @staticmethod
+    def up_to(queries: int, samples: int, few: int) -> Patterns:
+        parts = [(kt, ku) for kt in range(samples + 1) for ku in range(samples + 1) if 0 < kt + ku <= few]
+
+        def spread(left: int, start: int) -> list[list[int]]:  # multisets of parts, as sorted part indices
+            ways = [[]]
+            for index in range(start, len(parts)):
+                if sum(parts[index]) <= left:
+                    ways += [[index, *rest] for rest in spread(left - sum(parts[index]), index)]
+            return ways
+
+        ways = [way for way in spread(few, 0) if len(way) <= queries]
+        counts = np.zeros((len(ways), len(parts)))
+        for row, way in enumerate(ways):
+            np.add.at(counts[row], way, 1)
+        return Patterns(queries, samples, parts, counts)
+
+    def totals(self) -> np.ndarray:
+        return self.counts @ np.array(self.parts)
+
+    def probabilities(self, p_train: float, p_unmon: float, icc: float) -> np.ndarray:
+        """P(pattern) with per-query rates Beta with the ICC (stats/synthetic.py), independent between
+        conditions and queries."""
+        per_train, per_unmon = (query_counts(self.samples, p, icc) for p in (p_train, p_unmon))
+        shares = np.array([per_train[kt] * per_unmon[ku] for kt, ku in self.parts])
+        used = self.counts.sum(axis=1)
+        orders = (special.gammaln(self.queries + 1) - special.gammaln(self.queries - used + 1)
+                  - special.gammaln(self.counts + 1).sum(axis=1))
+        possible = shares > 0
+        terms = self.counts[:, possible] @ np.log(shares[possible]) + (self.queries - used) * np.log(per_train[0] * per_unmon[0])
+        return np.where((self.counts[:, ~possible] > 0).any(axis=1), 0.0, np.exp(orders + terms))
+
+
+def query_counts(samples: int, rate: float, icc: float) -> np.ndarray:
+    """P(k successes among one query's samples), k = 0..samples."""
+    k = np.arange(samples + 1)
+    if rate <= 0 or rate >= 1:
+        return (k == round(rate * samples)).astype(float)
+    if icc <= 0:
+        return stats.binom.pmf(k, samples, rate)
+    concentration = (1 - icc) / icc
+    return stats.betabinom.pmf(k, samples, rate * concentration, (1 - rate) * concentration)
+
+
+def least_coverage_symmetric(target: tuple[float, float, float], queries: int, samples: int,
+                             floor: float = 0.93, step: float = 0.005, top: float = 0.1,
+                             iccs: tuple[float, ...] = (0.0,), few: int = 3, tail: float = 1e-6) -> float:
+    """The lowest coverage at the target (p_train, p_unmon, ICC) of any deterministic interval that treats
+    queries alike (and samples within a query alike) and covers at least `floor` at every lattice cell
+    (rate_lattice(step, top) at each ICC of `iccs`), with `samples` samples per query.
+
+    Each way of spreading at most `few` successes (Patterns) gets its own interval (0/1 variables).
+    The other tables enter by their totals, as any mixture of intervals: at ICC 0 the spread of their
+    successes given the totals is the same for every rate (module note), so a method's y there is one
+    fixed mixture; at an ICC above 0 it is not, so those cells count them as covered (their mass off
+    the floor) and the target's bound, at any ICC, counts them as not covered."""
+    patterns = Patterns.up_to(queries, samples, few)
+    n = queries * samples
+    tables = likely_totals(n, n, top, tail)
+    tables = tables[tables.sum(axis=1) > few]
+    cells = [(pt, pu, icc) for icc in iccs for pt, pu in rate_lattice(step, top)]
+    gaps, count = gap_indices([target, *cells])
+
+    def row(cell: tuple[float, float, float]) -> np.ndarray:
+        spread = totals_probabilities(tables, n, n, cell) if cell[2] <= 0 else np.zeros(len(tables))
+        return np.concatenate([patterns.probabilities(*cell), spread])
+
+    coverage = np.array([row(cell) for cell in cells])
+    units = len(patterns.counts)
+    program = Program(coverage, 1 - coverage.sum(axis=1), gaps[1:], count, np.ones(coverage.shape[1]),
+                      np.arange(coverage.shape[1]) < units)
+    return least_target_coverage(program, row(target), gaps[0], floor)
