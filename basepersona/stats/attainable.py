@@ -7,25 +7,28 @@ sum_s P(s | pt, pu) y[s, pt - pu], linear in y. Minimising it at a target cell s
 in that cell whatever the interval. Three relaxations keep each bound valid:
 
 - Only the cells given (a lattice of rates, or a few cells) are constrained, not every real (pt, pu).
-- Tables with more successes than `most` are left free: their probability is subtracted from the
-  floor and their share of the target's coverage counted as 0.
+- Tables beyond a quantile are left free: their probability is taken off the floor and their share of
+  the target's coverage counted as 0.
 - The interval is only asked to be an interval on the gaps of the program: y[s, .] is a mixture of
   interval indicators, i.e. its upward steps sum to at most 1 (its level sets are intervals, and
   y = integral of the level sets' indicators over the level).
 
-`least_coverage` is the 0/1 program over paired tables (a, b, c) with one sample per query, for
-intervals that do not depend on the order of the queries. `least_coverage_totals` works on the two
-condition totals and holds for any method, through sufficiency: with per-query rates equal in each
-condition (ICC 0, or one sample per query) and a fixed number of samples per query, the n_t training
-samples are i.i.d. Bernoulli(pt), the n_u unmonitored ones Bernoulli(pu), so given the totals
-(x_t, x_u) every arrangement of the successes over queries and samples has the same probability
-1 / N, N = C(n_t, x_t) C(n_u, x_u), whatever (pt, pu). Any interval computed from the full data
-therefore holds g, given the totals, with probability y[s, g] = (number of arrangements whose
-interval holds g) / N, and has the same coverage as y at every (pt, pu). For a deterministic method
-N y[s, .] is a sum of N interval indicators: integral, with upward steps summing to at most N; the
-program demands this integrality for the tables with N <= `exact_up_to` (the all-zero table has N = 1,
-so its interval is one fixed interval) and lets the other tables be any mixture (a randomised method
-may be any mixture everywhere: `exact_up_to=0`, a plain linear program).
+Sufficiency at ICC 0. With per-query rates equal within a condition (ICC 0, or one sample per query)
+and a fixed number of samples per query, the n_t training samples are i.i.d. Bernoulli(pt) and the
+n_u unmonitored ones Bernoulli(pu), so given the totals (x_t, x_u) every arrangement of the successes
+over queries and samples has the same probability 1 / N, N = C(n_t, x_t) C(n_u, x_u), whatever
+(pt, pu) (Rao-Blackwell). Any interval computed from the full data therefore holds g, given the
+totals, with a probability y[s, g] that does not depend on (pt, pu), and has the coverage of y at
+every ICC-0 cell: a program over the totals bounds every method.
+
+A randomised interval may make y any mixture of intervals; that linear program's bound is the floor
+itself in every rare cell tried (a test may reject with probability 0.07 on the all-zero table), so
+it proves nothing. The proofs use determinism: `least_coverage_totals` asks N y to be integral for
+tables with N <= exact_up_to (the all-zero table, N = 1, gets one fixed interval), which holds for
+any deterministic method; `least_coverage_symmetric` gives each way of spreading a few successes over
+the queries (up to the order of queries and of samples within a query) its own 0/1 interval, which
+holds for any deterministic method that treats queries alike (the shipped ones do);
+`least_coverage` is the older 0/1 program over paired tables (a, b, c) at a few cells.
 """
 
 from __future__ import annotations
