@@ -39,11 +39,11 @@ def shipped(rng, reps, queries, m, rate) -> float:
 def bounds(queries, m, rate, args) -> tuple[float, float]:
     target = (rate[0] + rate[1], rate[0])
     n = round(4.5 * queries) if m == "1-8" else queries * m
-    any_method = least_coverage_totals(target, n, n, step=args.step, top=args.top)
+    any_method = least_coverage_totals(target, n, n, step=args.step, top=args.top, seconds=args.seconds)
     if m == "1-8":
         return float("nan"), any_method
     return least_coverage_symmetric((*target, 0.0), queries, m, step=args.step, top=args.top,
-                                    few=args.few), any_method
+                                    few=args.few, seconds=args.seconds), any_method
 
 
 def show(value: float) -> str:
@@ -57,6 +57,8 @@ def main():
     parser.add_argument("--top", type=float, default=0.1, help="the rate lattice's highest rate")
     parser.add_argument("--few", type=int, default=3, help="tables with at most this many successes get "
                                                            "one interval per way of spreading them")
+    parser.add_argument("--seconds", type=float, default=120,
+                        help="stop each program after this long (its dual bound stays a valid bound)")
     parser.add_argument("--reps", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()

@@ -55,10 +55,11 @@ class Program:
     integral: np.ndarray
 
 
-def least_target_coverage(program: Program, target: np.ndarray, target_gap: int, floor: float) -> float:
+def least_target_coverage(program: Program, target: np.ndarray, target_gap: int, floor: float,
+                          seconds: float = 600) -> float:
     """The minimum of sum_k target[k] x[k, target_gap] subject to coverage >= floor at every cell: a valid
-    lower bound (HiGHS's dual bound for a mixed program, the optimum for a linear one); NaN when the cells
-    cannot all reach the floor."""
+    lower bound (HiGHS's dual bound for a mixed program, also when stopped after `seconds`; the optimum
+    for a linear one); NaN when the cells cannot all reach the floor."""
     cells, count = program.coverage.shape
     gaps, budget = program.gap_count, program.budget
     n_x = count * gaps
@@ -82,7 +83,7 @@ def least_target_coverage(program: Program, target: np.ndarray, target_gap: int,
     objective = np.zeros(2 * n_x)
     objective[np.arange(count) * gaps + target_gap] = target
     found = optimize.milp(objective, integrality=integrality, bounds=optimize.Bounds(0, upper),
-                          constraints=constraints, options={"time_limit": 600})
+                          constraints=constraints, options={"time_limit": seconds})
     if found.status == 2:
         return float("nan")  # infeasible: no interval reaches the floor at all these cells
     if found.x is None and not integrality.any():
@@ -143,7 +144,7 @@ def likely_totals(n_train: int, n_unmon: int, top: float, tail: float) -> np.nda
 
 def least_coverage_totals(target: tuple[float, float], n_train: int, n_unmon: int, floor: float = 0.93,
                           step: float = 0.005, top: float = 0.1, exact_up_to: float = 1,
-                          tail: float = 1e-6) -> float:
+                          tail: float = 1e-6, seconds: float = 600) -> float:
     """The lowest coverage at the target (p_train, p_unmon) of any interval for p_train - p_unmon that
     covers at least `floor` at every cell of rate_lattice(step, top), when the conditions hold n_train
     and n_unmon i.i.d. samples (ICC 0 or one sample per query; see the module's note): a lower bound for
@@ -157,7 +158,7 @@ def least_coverage_totals(target: tuple[float, float], n_train: int, n_unmon: in
     probabilities = np.array([totals_probabilities(tables, n_train, n_unmon, cell) for cell in cells])
     program = Program(probabilities / scale, 1 - probabilities.sum(axis=1), gaps[1:], count, scale, exact)
     return least_target_coverage(program, totals_probabilities(tables, n_train, n_unmon, target) / scale,
-                                 gaps[0], floor)
+                                 gaps[0], floor, seconds)
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,8 @@ def query_counts(samples: int, rate: float, icc: float) -> np.ndarray:
 
 def least_coverage_symmetric(target: tuple[float, float, float], queries: int, samples: int,
                              floor: float = 0.93, step: float = 0.005, top: float = 0.1,
-                             iccs: tuple[float, ...] = (0.0,), few: int = 3, tail: float = 1e-6) -> float:
+                             iccs: tuple[float, ...] = (0.0,), few: int = 3, tail: float = 1e-6,
+                             seconds: float = 600) -> float:
     """The lowest coverage at the target (p_train, p_unmon, ICC) of any deterministic interval that treats
     queries alike (and samples within a query alike) and covers at least `floor` at every lattice cell
     (rate_lattice(step, top) at each ICC of `iccs`), with `samples` samples per query.
@@ -241,4 +243,4 @@ def least_coverage_symmetric(target: tuple[float, float, float], queries: int, s
     units = len(patterns.counts)
     program = Program(coverage, 1 - coverage.sum(axis=1), gaps[1:], count, np.ones(coverage.shape[1]),
                       np.arange(coverage.shape[1]) < units)
-    return least_target_coverage(program, row(target), gaps[0], floor)
+    return least_target_coverage(program, row(target), gaps[0], floor, seconds)
