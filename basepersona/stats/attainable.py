@@ -176,7 +176,7 @@ class Patterns:
         parts = [(kt, ku) for kt in range(samples + 1) for ku in range(samples + 1) if 0 < kt + ku <= few]
 
         def spread(left: int, start: int) -> list[list[int]]:  # multisets of parts, as sorted part indices
-            ways = [[]]
+            ways: list[list[int]] = [[]]
             for index in range(start, len(parts)):
                 if sum(parts[index]) <= left:
                     ways += [[index, *rest] for rest in spread(left - sum(parts[index]), index)]
