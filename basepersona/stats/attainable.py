@@ -86,9 +86,10 @@ def least_target_coverage(program: Program, target: np.ndarray, target_gap: int,
                           constraints=constraints, options={"time_limit": seconds})
     if found.status == 2:
         return float("nan")  # infeasible: no interval reaches the floor at all these cells
-    if found.x is None and not integrality.any():
-        raise RuntimeError(f"the proof program did not finish: {found.message}")
-    return float(found.mip_dual_bound if integrality.any() else found.fun)
+    bound = found.mip_dual_bound if integrality.any() else found.fun if found.x is not None else None
+    if bound is None:
+        raise RuntimeError(f"the proof program stopped before it had a bound: {found.message}")
+    return float(bound)
 
 
 def gap_indices(cells: list[tuple[float, ...]]) -> tuple[np.ndarray, int]:
