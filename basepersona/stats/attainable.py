@@ -59,7 +59,8 @@ def least_target_coverage(program: Program, target: np.ndarray, target_gap: int,
                           seconds: float = 600) -> float:
     """The minimum of sum_k target[k] x[k, target_gap] subject to coverage >= floor at every cell: a valid
     lower bound (HiGHS's dual bound for a mixed program, also when stopped after `seconds`; the optimum
-    for a linear one); NaN when the cells cannot all reach the floor."""
+    for a linear one); NaN when the cells cannot all reach the floor; RuntimeError when stopped before
+    any bound."""
     cells, count = program.coverage.shape
     gaps, budget = program.gap_count, program.budget
     n_x = count * gaps
@@ -189,9 +190,6 @@ class Patterns:
             np.add.at(counts[row], way, 1)
         return Patterns(queries, samples, parts, counts)
 
-    def totals(self) -> np.ndarray:
-        return self.counts @ np.array(self.parts)
-
     def probabilities(self, p_train: float, p_unmon: float, icc: float) -> np.ndarray:
         """P(pattern) with per-query rates Beta with the ICC (stats/synthetic.py), independent between
         conditions and queries."""
@@ -201,7 +199,8 @@ class Patterns:
         orders = (special.gammaln(self.queries + 1) - special.gammaln(self.queries - used + 1)
                   - special.gammaln(self.counts + 1).sum(axis=1))
         possible = shares > 0
-        terms = self.counts[:, possible] @ np.log(shares[possible]) + (self.queries - used) * np.log(per_train[0] * per_unmon[0])
+        empty = np.log(per_train[0] * per_unmon[0])  # rates stay below 1 here
+        terms = self.counts[:, possible] @ np.log(shares[possible]) + (self.queries - used) * empty
         return np.where((self.counts[:, ~possible] > 0).any(axis=1), 0.0, np.exp(orders + terms))
 
 
