@@ -122,3 +122,17 @@ def test_pattern_probabilities_match_enumeration(icc):
         if key in summed:
             summed[key] += _probability(yt, yu, samples, 0.2, 0.1, icc)
     np.testing.assert_allclose(patterns.probabilities(0.2, 0.1, icc), [summed[k] for k in keys], atol=1e-12)
+
+
+def test_cells_at_a_higher_icc_only_add_constraints():
+    """Lattice cells at ICC 0.3 (only the tables with few successes constrained there) can only raise
+    the bound."""
+    target = (0.03, 0.01, 0.0)
+    alone = least_coverage_symmetric(target, 10, 2, step=0.01)
+    assert alone - 1e-6 <= least_coverage_symmetric(target, 10, 2, step=0.01, iccs=(0.0, 0.3))
+
+
+def test_over_coverage_is_forced_in_a_clustered_cell():
+    """1 % vs 1 %, 10 queries x 2 samples, ICC 0.1: an interval covering 93 % on the lattice at ICC 0,
+    0.1 and 0.3 covers more than 97 % there (the tables with more than 3 successes counted as missed)."""
+    assert least_coverage_symmetric((0.01, 0.01, 0.1), 10, 2, step=0.01, iccs=(0.0, 0.1, 0.3)) > 0.98
