@@ -1,5 +1,5 @@
 """Lower bounds on the gap interval's coverage that no interval can go below (stats/attainable.py),
-beside the shipped interval's simulated coverage, for the rare cells of issue 14's grid at ICC 0.
+beside the shipped interval's simulated coverage, for the rare cells of issue 14's grid.
 
     nice python benchmarks/attainable_coverage.py            # G in {10, 30, 100}
     python benchmarks/attainable_coverage.py --queries 10    # one size (--samples 1 2 5 1-8: columns)
