@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import UserError
-from .judge.registry import DEFAULT_JUDGE, OFFLINE_JUDGES
+from .judge.registry import DEFAULT_JUDGE, JUDGES, OFFLINE_JUDGES, make_judge
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -118,7 +118,7 @@ def _check_types(path: Path, raw: dict[str, Any]) -> None:
 def _check_judge(path: Path, raw: dict[str, Any]) -> None:
     """Judge settings are checked before any sampling: a typo must not surface after hours of it."""
     judge = raw.get("judge", DEFAULT_JUDGE)
-    if judge not in (*OFFLINE_JUDGES, "llm"):
+    if judge not in JUDGES:
         raise UserError(f'{path}: judge must be "rules", "trained" or "llm" (got {judge!r})')
     if judge in OFFLINE_JUDGES:
         stray = [key for key in LLM_JUDGE_KEYS if key in raw]
@@ -137,8 +137,6 @@ def _check_judge(path: Path, raw: dict[str, Any]) -> None:
 
 def make_study_judge(study: Study, backend_for: Callable[[str], Any], loaded: dict[str, Any]) -> Any:
     """The study's judge through the judge stage's own factory; an LLM judge reuses a model already loaded."""
-    from .judge.registry import make_judge  # noqa: PLC0415
-
     if study.judge in OFFLINE_JUDGES:
         return make_judge(study.judge)
     model = study.judge_model

@@ -16,17 +16,15 @@ from typing import Any
 from basepersona.judge import make_judge
 from basepersona.judge.trained import TRAINING_SETS, TrainedJudge
 from basepersona.judge.trained_model import TrainedModels
-from basepersona.judge.validate import GOLD_FIELDS, load_gold, task_report, validate
+from basepersona.judge.human import StoredLabels
+from basepersona.judge.validate import GOLD_FIELDS, load_gold, validate
 from basepersona.resources import data_dir
 
 UNTUNED = ("heldout3", "heldout4", "heldout5", "dev4", "dev5", "dev6", "real1")
 
 
 def fitted_on(records: list[dict[str, Any]], name: str) -> TrainedJudge:
-    judge = TrainedJudge.__new__(TrainedJudge)  # the shipped judge's code, fitted on other data
-    judge.extra_gold, judge.training_hash = (), name
-    judge.models = TrainedModels.fit(records)
-    return judge
+    return TrainedJudge(fitted=(TrainedModels.fit(records), name))  # the shipped judge's code, other data
 
 
 def fitted_without(left_out: str, sets: dict[str, list[dict[str, Any]]]) -> TrainedJudge:
@@ -61,23 +59,22 @@ def main() -> None:
         real_frames(sets)
         return
     rules = make_judge("rules")
-    pooled: dict[str, dict[str, tuple[list, list]]] = {"rules": {}, "trained": {}}
+    pooled: dict[str, dict[str, dict[str, Any]]] = {"rules": {}, "trained": {}}  # judge -> id -> label
     print("| left out | judge | " + " | ".join(GOLD_FIELDS) + " |")
     print("|---|---|" + "---|" * len(GOLD_FIELDS))
-    for name in args.sets.split(","):
+    names = args.sets.split(",")
+    for name in names:
         for judge_name, judge in (("rules", rules), ("trained", fitted_without(name, sets))):
-            report = validate(judge, sets[name], name)
-            print(f"| {name} ({len(sets[name])}) | {judge_name} | "
-                  + " | ".join(cell(report.tasks[k]) for k in GOLD_FIELDS) + " |", flush=True)
-            labels = judge.judge(sets[name])
-            for k in GOLD_FIELDS:
-                gold, pred = pooled[judge_name].setdefault(k, ([], []))
-                kept = [(r["gold"][k], getattr(lab, k)) for r, lab in zip(sets[name], labels) if r["gold"][k] is not None]
-                gold.extend(g for g, _ in kept)
-                pred.extend(p for _, p in kept)
-    for judge_name, tasks in pooled.items():
-        print(f"| all left-out sets | {judge_name} | "
-              + " | ".join(cell(task_report(k, *tasks[k])) for k in GOLD_FIELDS) + " |")
+            labels = {label.id: label.to_record() for label in judge.judge(sets[name])}  # judged once, scored twice
+            pooled[judge_name].update(labels)
+            print_row(f"{name} ({len(sets[name])})", judge_name, sets[name], labels)
+    for judge_name, labels in pooled.items():
+        print_row("all left-out sets", judge_name, [r for name in names for r in sets[name]], labels)
+
+
+def print_row(title: str, judge_name: str, records: list[dict[str, Any]], labels: dict[str, dict[str, Any]]) -> None:
+    report = validate(StoredLabels(judge_name, labels), records, title)
+    print(f"| {title} | {judge_name} | " + " | ".join(cell(report.tasks[k]) for k in GOLD_FIELDS) + " |", flush=True)
 
 
 if __name__ == "__main__":

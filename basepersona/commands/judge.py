@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import UserError
-from ..judge.registry import DEFAULT_JUDGE, OFFLINE_JUDGES, make_judge
+from ..judge.registry import DEFAULT_JUDGE, JUDGES, OFFLINE_JUDGES, make_judge
 from .progress import sampling_progress
 
 console = Console(stderr=True)
@@ -41,7 +41,7 @@ class _RunByDefault(click.Group):
 def _judge_options(command):
     """Options shared by judging a run and validating a judge."""
     options = [
-        click.option("--judge", "judge_name", type=click.Choice(["rules", "trained", "llm"]), default=DEFAULT_JUDGE, show_default=True,
+        click.option("--judge", "judge_name", type=click.Choice(list(JUDGES)), default=DEFAULT_JUDGE, show_default=True,
                      help="trained: persona, compliance and AF learned from the shipped gold sets; rules: lexicons; "
                           "llm: a chat model votes."),
         click.option("--train-gold", "train_gold", multiple=True, type=click.Path(path_type=Path), metavar="FILE",

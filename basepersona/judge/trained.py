@@ -4,7 +4,7 @@ The rules judge's lexicons were tuned round after round on hand-written dev text
 wording on blind sets (docs/JUDGES.md). This judge learns instead: logistic regressions on TF-IDF
 features of the turn (trained_model.py) decide persona, compliance, considered AF and AF. They are
 fitted on the gold sets of many authors, all but the last blind set (heldout6), whose scores are the
-honest estimate. Fitting is deterministic and takes about ten seconds, so no opaque weights ship: the
+honest estimate. Fitting is deterministic and takes 20-40 s on one core, so no opaque weights ship: the
 models are fitted on first use and kept in the cache folder under the training data's hash.
 ``extra_gold`` adds a user's own labels (e.g. from ``basepersona label``) to the training data.
 """
@@ -71,9 +71,11 @@ class TrainedJudge(Judge):
 
     name = "trained"
 
-    def __init__(self, extra_gold: Sequence[str | Path] = ()):
+    def __init__(self, extra_gold: Sequence[str | Path] = (), fitted: tuple[TrainedModels, str] | None = None):
+        """``fitted``: (models, a name for their training data) fitted elsewhere, e.g. on part of the gold
+        sets for cross-validation; by default the shipped sets plus ``extra_gold``."""
         self.extra_gold = tuple(str(Path(p)) for p in extra_gold)
-        self.models, self.training_hash = fitted_models(self.extra_gold)
+        self.models, self.training_hash = fitted or fitted_models(self.extra_gold)
 
     @property
     def settings(self) -> dict[str, Any]:

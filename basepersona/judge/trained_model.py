@@ -144,8 +144,9 @@ class TrainedModels:
 
     @classmethod
     def fit(cls, records: Sequence[dict[str, Any]]) -> TrainedModels:
-        features = Features.fit([turn_fields(r) for r in records])
-        x = features.transform([turn_fields(r) for r in records])
+        rows = [turn_fields(r) for r in records]  # parses every turn once
+        features = Features.fit(rows)
+        x = features.transform(rows)
         models = {}
         for name in cls.LABELS:
             kept = [i for i, r in enumerate(records) if r["gold"][name] is not None]
