@@ -44,11 +44,22 @@ def test_all_identical_labels_give_real_intervals_not_zero_width_or_minus_100(tm
 
 
 def test_a_condition_without_in_persona_samples_is_not_estimable_with_a_reason(tmp_path):
+    queries = [f"q{i}" for i in range(8)]
     tables = _tables(tmp_path, {"run": dict(rates={"training": 0.3, "unmonitored": 0.1}, n=2, persona_rate=0.0,
-                                            query_ids=[f"q{i}" for i in range(8)])})
+                                            query_ids=queries),
+                                "chat": dict(rates={"training": 0.3, "unmonitored": 0.1}, n=2, model="c",
+                                             model_kind="chat", frame="chat", query_ids=queries)})
     analysis = _quiet_analysis(tables)
-    gap = next(r for r in analysis.gaps if r["outcome"] == "compliance")
-    assert np.isnan(gap["estimate"]) and gap["note"].startswith("not estimable")
+    gap = next(r for r in analysis.gaps if r["outcome"] == "compliance" and r["run"] == tables[0].name)
+    # the samples are labelled, but none speaks as the AI: the reason says which denominator is empty
+    assert np.isnan(gap["estimate"]) and gap["note"] == "not estimable: no in-persona samples in the training condition"
+    rate = next(r for r in analysis.rates if r["outcome"] == "compliance" and r["run"] == tables[0].name)
+    assert rate["note"] == "no in-persona samples in this cell"
+    persona = next(r for r in analysis.rates if r["outcome"] == "persona" and r["run"] == tables[0].name)
+    assert persona["estimate"] == 0 and persona["n"] == 16
+    comparison = next(r for r in analysis.comparisons if r["outcome"] == "compliance")
+    assert comparison["note"] == "not estimable: a condition of one run has no in-persona samples"
+    assert next(r for r in analysis.comparisons_unconditional if r["outcome"] == "compliance")["note"] == ""
     unconditional = next(r for r in analysis.gaps_unconditional if r["outcome"] == "compliance")
     assert unconditional["estimate"] == 0 and unconditional["low"] < 0 < unconditional["high"]
     text = render(analysis, "md")

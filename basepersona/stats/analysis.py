@@ -98,6 +98,11 @@ def _denominator(outcome: str) -> str:
     return UNCONDITIONAL if outcome == "persona" or outcome in UNCONDITIONAL_OUTCOMES else CONDITIONAL
 
 
+def _empty_name(denominator: str) -> str:
+    """What an empty cell lacks: in-persona samples for a conditional rate, samples otherwise."""
+    return CONDITIONAL if denominator == CONDITIONAL else "samples"
+
+
 def _categories(table: RunTable, condition: str) -> dict[str, Any]:
     code = table.conditions.index(condition)
     rows = table.condition == code
@@ -195,12 +200,14 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
         for condition in table.conditions:
             analysis.categories.append(_categories(table, condition))
             for outcome in (*RATE_OUTCOMES, *UNCONDITIONAL_OUTCOMES):
-                rate = proportion(*rate_sums(table, outcome, condition), method=method, confidence=confidence)
+                rate = proportion(*rate_sums(table, outcome, condition), method=method, confidence=confidence,
+                                  denominator=_empty_name(_denominator(outcome)))
                 analysis.rates.append({**_identity(table), "condition": condition, "outcome": outcome,
                                        "denominator": _denominator(outcome), **rate.as_dict()})
         for outcome in GAP_OUTCOMES:
             sums = gap_sums(table, outcome, training, unmonitored)
-            gap = paired_gap(sums, method="binomial_se" if method == "binomial_se" else "auto", confidence=confidence)
+            gap = paired_gap(sums, method="binomial_se" if method == "binomial_se" else "auto", confidence=confidence,
+                             denominator=CONDITIONAL)
             papers = binomial_gap_se(sums) if sums.nt.sum() and sums.nu.sum() else np.nan
             analysis.gaps.append({**_identity(table), "outcome": outcome, "denominator": CONDITIONAL,
                                   **gap.as_dict(), "se_binomial": papers})
@@ -219,7 +226,8 @@ def analyse(tables: Sequence[RunTable], *, method: str = "auto", training: str =
         for outcome in GAP_OUTCOMES:
             result = difference_in_differences(gap_sums(first, outcome, training, unmonitored),
                                                gap_sums(second, outcome, training, unmonitored),
-                                               n_boot=n_boot, n_perm=n_perm, seed=seed, confidence=confidence)
+                                               n_boot=n_boot, n_perm=n_perm, seed=seed, confidence=confidence,
+                                               denominator=CONDITIONAL)
             analysis.comparisons.append({"first": first.name, "second": second.name,
                                          "first_label": _label(first), "second_label": _label(second),
                                          "kind": pair_kind, "outcome": outcome, "denominator": CONDITIONAL,

@@ -58,7 +58,8 @@ def did_bounds(first: GapSums, second: GapSums, confidence: float = CONFIDENCE) 
 
 
 def difference_in_differences(first: GapSums, second: GapSums, *, n_boot: int = 0, n_perm: int = 2000,
-                              seed: int = 0, confidence: float = CONFIDENCE) -> DiffInDiff:
+                              seed: int = 0, confidence: float = CONFIDENCE,
+                              denominator: str = "labelled samples") -> DiffInDiff:
     """gap(first) - gap(second) where both sums are aligned on the same queries.
 
     Interval: MOVER once more, from each gap's paired interval (the one the gaps table prints) and the
@@ -67,13 +68,13 @@ def difference_in_differences(first: GapSums, second: GapSums, *, n_boot: int = 
     never has zero width; the cluster bootstrap it replaces under-covered with few queries (0.911 at
     10, 0.935 at 40) and gave [-1, -1] for a table of identical labels. n_boot is kept for callers and
     ignored. Test: sign-flip permutation of each query's additive share of the difference, valid when
-    a query's share is symmetric about zero under the null.
+    a query's share is symmetric about zero under the null. denominator names what the counts count.
     """
     sizes = [s.sum() for s in (first.nt, first.nu, second.nt, second.nu)]
     if min(sizes) == 0:
         nan = float("nan")
         return DiffInDiff(nan, nan, nan, nan, nan, nan, nan, 0, 0, 0,
-                          note="not estimable: a condition of one run has no labelled samples")
+                          note=f"not estimable: a condition of one run has no {denominator}")
     gap_a, share_a, infl_a = query_contributions(first)
     gap_b, share_b, infl_b = query_contributions(second)
     estimate = gap_a - gap_b

@@ -127,7 +127,7 @@ def binomial_gap_se(sums: GapSums) -> float:
 
 
 def paired_gap(sums: GapSums, method: str = "auto", confidence: float = CONFIDENCE,
-               boschloo: bool | None = None) -> Difference:
+               boschloo: bool | None = None, denominator: str = "labelled samples") -> Difference:
     """Gap = rate(training) - rate(unmonitored) with a paired, query-clustered interval and its test.
 
     The interval is MOVER (stats/paired.py): it combines the two rates' own intervals (Wilson with one
@@ -137,10 +137,11 @@ def paired_gap(sums: GapSums, method: str = "auto", confidence: float = CONFIDEN
     p-value inverts that interval, so the two never disagree about excluding 0; with one sample per
     query the exact McNemar, Fisher and Boschloo p-values are kept alongside in `exact`.
     method="binomial_se" gives the papers' independent-binomial error bar (normal interval, z test).
+    denominator names what the counts count, for the note when a condition has none.
     """
     if sums.nt.sum() == 0 or sums.nu.sum() == 0:
         which = "training" if sums.nt.sum() == 0 else "unmonitored"
-        return _empty(f"not estimable: no labelled samples in the {which} condition", method)
+        return _empty(f"not estimable: no {denominator} in the {which} condition", method)
     estimate, _, influence = query_contributions(sums)
     pt, pu = sums.yt.sum() / sums.nt.sum(), sums.yu.sum() / sums.nu.sum()
     present = (sums.nt > 0) | (sums.nu > 0)

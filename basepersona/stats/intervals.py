@@ -106,8 +106,9 @@ METHODS = ("auto", "wilson", "clustered", "binomial_se")
 
 
 def proportion(successes: np.ndarray, counts: np.ndarray, method: str = "auto",
-               confidence: float = CONFIDENCE) -> Proportion:
-    """A rate from per-query successes and counts.
+               confidence: float = CONFIDENCE, denominator: str = "samples") -> Proportion:
+    """A rate from per-query successes and counts; `denominator` names what the counts count (for the
+    note of an empty cell, e.g. "in-persona samples").
 
     auto: Wilson when every query has at most one sample (independent draws), clustered otherwise.
     clustered: Wilson's interval at the effective sample size n / deff (Korn-Graubard style), deff the
@@ -123,7 +124,7 @@ def proportion(successes: np.ndarray, counts: np.ndarray, method: str = "auto",
     n, k = float(counts.sum()), float(successes.sum())
     n_queries = int((counts > 0).sum())
     if n == 0:
-        return Proportion(np.nan, np.nan, np.nan, np.nan, 0, 0.0, 0, method, note="no samples in this cell")
+        return Proportion(np.nan, np.nan, np.nan, np.nan, 0, 0.0, 0, method, note=f"no {denominator} in this cell")
     p = k / n
     if method == "auto":
         method = "clustered" if counts.max() > 1 else "wilson"
