@@ -92,6 +92,16 @@ def tiny_chat_backend(tiny_chat_dir):
     return load_backend(str(tiny_chat_dir), device="cpu", announce=lambda m: None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _trained_judge_fitted():
+    """Fit the default judge into the shared cache once, up front: otherwise the first `basepersona` process a
+    test spawns (label, judge, study) fits it itself, 20-40 s on a cold cache and more on a loaded box,
+    which ran past a pexpect timeout once. Warm, this loads the cached arrays (about a second)."""
+    from basepersona.judge.trained import fitted_models
+
+    fitted_models()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     """Keep model conversions of a test in its own cache unless it asks for the shared one."""
