@@ -136,3 +136,26 @@ def test_over_coverage_is_forced_in_a_clustered_cell():
     """1 % vs 1 %, 10 queries x 2 samples, ICC 0.1: an interval covering 93 % on the lattice at ICC 0,
     0.1 and 0.3 covers more than 97 % there (the tables with more than 3 successes counted as missed)."""
     assert least_coverage_symmetric((0.01, 0.01, 0.1), 10, 2, step=0.01, iccs=(0.0, 0.1, 0.3)) > 0.98
+
+
+def test_treating_the_conditions_alike_forces_a_cell_that_queries_alike_does_not():
+    """5 % vs 5 %, 10 queries x 1 sample: an interval treating queries alike could cover 0.955, one that
+    also treats the two conditions alike (as the shipped one does) covers more than 97 %."""
+    target = (0.05, 0.05, 0.0)
+    queries_alike = least_coverage_symmetric(target, 10, 1, step=0.01)
+    both_alike = least_coverage_symmetric(target, 10, 1, step=0.01, conditions_alike=True)
+    assert queries_alike < 0.96 and both_alike > 0.97
+    with pytest.raises(ValueError, match="lattice"):  # a gap off the lattice has no mirror image there
+        least_coverage_symmetric((0.035, 0.01, 0.0), 10, 1, step=0.01, conditions_alike=True)
+
+
+def test_the_shipped_gap_interval_treats_the_conditions_alike():
+    """Swapping the two conditions' data negates the shipped interval: it is in the class proven above."""
+    rng = np.random.default_rng(3)
+    counts_t, counts_u = rng.integers(1, 6, (200, 12)).astype(float), rng.integers(1, 6, (200, 12)).astype(float)
+    yt, yu = rng.binomial(counts_t.astype(int), 0.05).astype(float), rng.binomial(counts_u.astype(int), 0.1).astype(float)
+    gap, low, high, _ = gap_bounds(yt, counts_t, yu, counts_u)
+    swapped_gap, swapped_low, swapped_high, _ = gap_bounds(yu, counts_u, yt, counts_t)
+    np.testing.assert_allclose(swapped_gap, -gap, atol=1e-12)
+    np.testing.assert_allclose(swapped_low, -high, atol=1e-12)
+    np.testing.assert_allclose(swapped_high, -low, atol=1e-12)

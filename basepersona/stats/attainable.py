@@ -27,7 +27,9 @@ it proves nothing. The proofs use determinism: `least_coverage_totals` asks N y 
 tables with N <= exact_up_to (the all-zero table, N = 1, gets one fixed interval), which holds for
 any deterministic method; `least_coverage_symmetric` gives each way of spreading a few successes over
 the queries (up to the order of queries and of samples within a query) its own 0/1 interval, which
-holds for any deterministic method that treats queries alike (the shipped ones do);
+holds for any deterministic method that treats queries alike (the shipped ones do), and with
+conditions_alike=True also asks that swapping the two conditions' data negates the interval (MOVER,
+its t join and every textbook interval for a difference do; so does every mixture over arrangements);
 `least_coverage` is the older 0/1 program over paired tables (a, b, c) at a few cells.
 """
 
@@ -53,6 +55,9 @@ class Program:
     gap_count: int
     budget: np.ndarray
     integral: np.ndarray
+    # mirror[k]: the variable of table k with the conditions swapped; then x[k, g] = x[mirror[k], -g]
+    # (the program's gaps must be symmetric about 0)
+    mirror: np.ndarray | None = None
 
 
 def least_target_coverage(program: Program, target: np.ndarray, target_gap: int, floor: float,
@@ -79,6 +84,8 @@ def least_target_coverage(program: Program, target: np.ndarray, target_gap: int,
     constraints = [optimize.LinearConstraint(coverage, floor - tails, np.inf),
                    optimize.LinearConstraint(steps, 0, np.inf),
                    optimize.LinearConstraint(budgets, -np.inf, budget)]
+    if program.mirror is not None:
+        constraints.append(_swap_constraint(program.mirror, gaps, 2 * n_x))
     upper = np.concatenate([np.repeat(budget, gaps), np.full(n_x, np.inf)])
     integrality = np.concatenate([np.repeat(program.integral, gaps), np.zeros(n_x, bool)]).astype(int)
     objective = np.zeros(2 * n_x)
@@ -91,6 +98,17 @@ def least_target_coverage(program: Program, target: np.ndarray, target_gap: int,
     if bound is None:
         raise RuntimeError(f"the proof program stopped before it had a bound: {found.message}")
     return float(bound)
+
+
+def _swap_constraint(mirror: np.ndarray, gaps: int, width: int) -> optimize.LinearConstraint:
+    """x[k, g] - x[mirror[k], gaps - 1 - g] = 0 for every pair (each once)."""
+    table, gap = np.repeat(np.arange(len(mirror)), gaps), np.tile(np.arange(gaps), len(mirror))
+    first, second = table * gaps + gap, mirror[table] * gaps + gaps - 1 - gap
+    keep = first < second
+    rows = np.arange(keep.sum())
+    pairs = sparse.csr_matrix((np.r_[np.ones(rows.size), -np.ones(rows.size)],
+                               (np.r_[rows, rows], np.r_[first[keep], second[keep]])), shape=(rows.size, width))
+    return optimize.LinearConstraint(pairs, 0, 0)
 
 
 def gap_indices(cells: list[tuple[float, ...]]) -> tuple[np.ndarray, int]:
@@ -190,6 +208,13 @@ class Patterns:
             np.add.at(counts[row], way, 1)
         return Patterns(queries, samples, parts, counts)
 
+    def swapped(self) -> np.ndarray:
+        """Each pattern's index with the two conditions swapped (every (k_t, k_u) read as (k_u, k_t))."""
+        part = {kt_ku: index for index, kt_ku in enumerate(self.parts)}
+        mirror = np.array([part[(ku, kt)] for kt, ku in self.parts])
+        index = {tuple(row): i for i, row in enumerate(self.counts)}
+        return np.array([index[tuple(row[mirror])] for row in self.counts])
+
     def probabilities(self, p_train: float, p_unmon: float, icc: float) -> np.ndarray:
         """P(pattern) with per-query rates Beta with the ICC (stats/synthetic.py), independent between
         conditions and queries."""
@@ -218,7 +243,7 @@ def query_counts(samples: int, rate: float, icc: float) -> np.ndarray:
 def least_coverage_symmetric(target: tuple[float, float, float], queries: int, samples: int,
                              floor: float = 0.93, step: float = 0.005, top: float = 0.1,
                              iccs: tuple[float, ...] = (0.0,), few: int = 3, tail: float = 1e-6,
-                             seconds: float = 600) -> float:
+                             seconds: float = 600, conditions_alike: bool = False) -> float:
     """The lowest coverage at the target (p_train, p_unmon, ICC) of any deterministic interval that treats
     queries alike (and samples within a query alike) and covers at least `floor` at every lattice cell
     (rate_lattice(step, top) at each ICC of `iccs`), with `samples` samples per query.
@@ -227,7 +252,8 @@ def least_coverage_symmetric(target: tuple[float, float, float], queries: int, s
     The other tables enter by their totals, as any mixture of intervals: at ICC 0 the spread of their
     successes given the totals is the same for every rate (module note), so a method's y there is one
     fixed mixture; at an ICC above 0 it is not, so those cells count them as covered (their mass off
-    the floor) and the target's bound, at any ICC, counts them as not covered."""
+    the floor) and the target's bound, at any ICC, counts them as not covered. conditions_alike: only
+    intervals that swapping the conditions negates (the module note)."""
     patterns = Patterns.up_to(queries, samples, few)
     n = queries * samples
     tables = likely_totals(n, n, top, tail)
@@ -241,6 +267,13 @@ def least_coverage_symmetric(target: tuple[float, float, float], queries: int, s
 
     coverage = np.array([row(cell) for cell in cells])
     units = len(patterns.counts)
+    mirror = None
+    if conditions_alike:  # the lattice is square, so its gaps are symmetric about 0 when the target's is on it
+        values = np.array(sorted({round(cell[0] - cell[1], 12) for cell in [target, *cells]}))
+        if not np.allclose(values, -values[::-1]):
+            raise ValueError("conditions_alike needs the target's gap on the lattice (gaps symmetric about 0)")
+        swapped_totals = {(int(a), int(b)): i for i, (a, b) in enumerate(tables)}
+        mirror = np.r_[patterns.swapped(), units + np.array([swapped_totals[(int(b), int(a))] for a, b in tables])]
     program = Program(coverage, 1 - coverage.sum(axis=1), gaps[1:], count, np.ones(coverage.shape[1]),
-                      np.arange(coverage.shape[1]) < units)
+                      np.arange(coverage.shape[1]) < units, mirror)
     return least_target_coverage(program, row(target), gaps[0], floor, seconds)
