@@ -8,6 +8,7 @@ ICC in {0, 0.1, 0.3}), for docs/STATS.md.
     python benchmarks/gap_coverage.py --grid offgrid   # other rates, sizes and ICCs (a confirmation set)
     python benchmarks/gap_coverage.py --grid mixed     # an ICC that differs between the two conditions
     python benchmarks/gap_coverage.py --oracle         # the same grid for an interval told the true ICC
+    python benchmarks/gap_coverage.py --grid random --seed 1   # 200 designs drawn at random (1,000 tables each)
 
 Per-query rates are Beta with the given ICC (stats/synthetic.py), drawn independently in the two
 conditions; the difference in gaps compares a run with the gap shown against one without (its
@@ -135,6 +136,34 @@ def pooled_cell(rng, reps, queries, m, rate, icc, frames) -> tuple[float, float]
     return hits / max(estimable, 1), estimable / reps
 
 
+def random_design(rng) -> tuple:
+    """(queries, m, (unmonitored, gap), ICC or (ICC training, ICC unmonitored)) over sizes, rates and
+    clustering none of the grids were chosen on: 5-150 queries, 1-20 samples (or 1-8 per query), rates
+    0.5-90 %, ICC 0-0.8, in 3 of 10 designs different between the conditions."""
+    unmonitored = float(rng.choice([0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.5, 0.7, 0.9]))
+    gap = float(np.clip(unmonitored + rng.choice([0, 0.01, 0.03, 0.05, 0.1, -0.02]), 0, 1)) - unmonitored
+    icc_t = float(rng.choice([0, 0.05, 0.2, 0.5, 0.8]))
+    icc = icc_t if rng.random() < 0.7 else (icc_t, float(rng.choice([0, 0.3, 0.7])))
+    m = rng.choice([1, 2, 3, 5, 10, 20, "1-8"])
+    return int(rng.choice([5, 8, 12, 20, 40, 80, 150])), m if m == "1-8" else int(m), (unmonitored, gap), icc
+
+
+def show_random(rng, args) -> None:
+    reps, count = args.reps or 1000, args.designs
+    found = []
+    for _ in range(count):
+        queries, m, rate, icc = random_design(rng)
+        found.append(cell(rng, reps, queries, m, rate, icc, args.oracle)[:3])
+        if min(found[-1]) < 0.93:
+            print(f"under 93 %: {queries} queries x m={m}, {100 * (rate[0] + rate[1]):g} % vs {100 * rate[0]:g} %, "
+                  f"ICC {show_icc(icc)}: rate / gap / difference in gaps " + " / ".join(f"{v:.3f}" for v in found[-1]))
+    values = np.array(found)
+    print(f"\n{count} random designs, seed {args.seed}, {reps} tables each")
+    for index, name in enumerate(("rate", "gap", "difference in gaps")):
+        print(f"{name}: {np.sum(values[:, index] < 0.93)} under 93 % (min {values[:, index].min():.3f}), "
+              f"{np.sum(values[:, index] > 0.97)} over 97 %")
+
+
 def show_icc(icc) -> str:
     return "/".join(f"{x:g}" for x in icc) if isinstance(icc, tuple) else f"{icc:g}"
 
@@ -146,7 +175,8 @@ def show(value: float) -> str:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="G in {10, 30}, 400 tables per cell")
-    parser.add_argument("--grid", choices=GRIDS, default="issue")
+    parser.add_argument("--grid", choices=[*GRIDS, "random"], default="issue")
+    parser.add_argument("--designs", type=int, default=200, help="with --grid random: how many designs")
     parser.add_argument("--pooled", type=int, default=0, metavar="FRAMES",
                         help="instead: the gap pooled over this many frames sharing their queries (1,000 tables "
                              "per cell, m in {1, 5}, ICC in {0, 0.3})")
@@ -155,6 +185,9 @@ def main():
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()
+    if args.grid == "random":
+        show_random(np.random.default_rng(args.seed), args)
+        return
     rates, queries, samples, iccs = GRIDS[args.grid]
     queries = tuple(g for g in queries if g <= 30) if args.quick else queries
     reps = args.reps or (400 if args.quick else 4000)
