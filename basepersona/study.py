@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import UserError
-from .judge.registry import DEFAULT_JUDGE, JUDGES, OFFLINE_JUDGES, make_judge
+from .judge.registry import DEFAULT_JUDGE, JUDGES, OFFLINE_JUDGES, judge_names, make_judge
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -119,7 +119,8 @@ def _check_judge(path: Path, raw: dict[str, Any]) -> None:
     """Judge settings are checked before any sampling: a typo must not surface after hours of it."""
     judge = raw.get("judge", DEFAULT_JUDGE)
     if judge not in JUDGES:
-        raise UserError(f'{path}: judge must be "rules", "trained" or "llm" (got {judge!r})')
+        names = judge_names(quote='"')
+        raise UserError(f"{path}: judge must be {names} (got {judge!r})")
     if judge in OFFLINE_JUDGES:
         stray = [key for key in LLM_JUDGE_KEYS if key in raw]
         if stray:

@@ -10,7 +10,7 @@ from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import TaskState
 
 from ..judge.base import Judge
-from ..judge.registry import DEFAULT_JUDGE, JUDGES, OFFLINE_JUDGES, make_judge
+from ..judge.registry import DEFAULT_JUDGE, JUDGES, OFFLINE_JUDGES, judge_names, make_judge
 from .judge_model import InspectModelBackend
 from .metrics import clustered_gap, condition_rates
 from .solver import RECORD_KEY
@@ -35,7 +35,7 @@ def persona_judge(judge: str = DEFAULT_JUDGE, votes: int = 5, role: str = "grade
     ``basepersona import-inspect`` writes the labels into the run.
     """
     if judge not in JUDGES:
-        raise ValueError(f"judge must be 'rules', 'trained' or 'llm', not {judge!r}")
+        raise ValueError(f"judge must be {judge_names()}, not {judge!r}")
 
     def make(loop: asyncio.AbstractEventLoop) -> Judge:
         if judge in OFFLINE_JUDGES:

@@ -35,9 +35,15 @@ OFFLINE_JUDGES = ("rules", "trained")
 JUDGES: dict[str, Callable[..., Judge]] = {"rules": _rules, "trained": _trained, "llm": _llm}
 
 
+def judge_names(quote: str = "'") -> str:
+    """The judges' names for a message: 'rules', 'trained' or 'llm'."""
+    names = [f"{quote}{name}{quote}" for name in JUDGES]
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def make_judge(name: str, **options: Any) -> Judge:
-    """A judge by name: ``"rules"`` (offline lexicons, no options), ``"trained"`` (rules persona, learned
-    compliance and AF; option ``extra_gold``: gold files added to its training data) or ``"llm"`` (options of
+    """A judge by name: ``"rules"`` (offline lexicons, no options), ``"trained"`` (persona, compliance and
+    AF learned from the shipped gold sets; option ``extra_gold``: gold files added to its training data) or ``"llm"`` (options of
     ``basepersona.judge.llm.LLMJudge``: ``backend`` (a chat model from load_backend), ``votes``, ``threshold``,
     ``temperature``, ``max_new_tokens``, ``seed``)."""
     if name not in JUDGES:
