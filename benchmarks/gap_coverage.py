@@ -50,13 +50,18 @@ GRIDS = {"issue": (((0.01, 0.0), (0.01, 0.02), (0.01, 0.04), (0.03, 0.0), (0.03,
                    ((0.6, 0.0), (0.0, 0.6), (0.3, 0.0)))}
 
 
+def icc_pair(icc) -> tuple[float, float]:
+    """(training, unmonitored) ICC from one ICC or a pair."""
+    return icc if isinstance(icc, tuple) else (icc, icc)
+
+
 def sample_counts(rng, m, shape) -> np.ndarray:
     return (rng.integers(1, 9, shape) if m == "1-8" else np.full(shape, m)).astype(float)
 
 
 def draw(rng, reps, queries, m, rate, icc) -> GapSums:
     """Tables of one design; icc is one ICC or a pair (training, unmonitored)."""
-    icc_t, icc_u = icc if isinstance(icc, tuple) else (icc, icc)
+    icc_t, icc_u = icc_pair(icc)
     counts_t, counts_u = sample_counts(rng, m, (reps, queries)), sample_counts(rng, m, (reps, queries))
     rate_t = query_rates(rng, reps * queries, rate[0] + rate[1], icc_t).reshape(reps, queries)
     rate_u = query_rates(rng, reps * queries, rate[0], icc_u).reshape(reps, queries)
@@ -78,7 +83,7 @@ def oracle_rate(successes, counts, icc) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def oracle_gap(sums: GapSums, icc) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(gap, low, high, per-query influence): MOVER over the two oracle rates."""
-    icc_t, icc_u = icc if isinstance(icc, tuple) else (icc, icc)
+    icc_t, icc_u = icc_pair(icc)
     pt, low_t, high_t, influence_t = oracle_rate(sums.yt, sums.nt, icc_t)
     pu, low_u, high_u, influence_u = oracle_rate(sums.yu, sums.nu, icc_u)
     low, high = mover(pt, low_t, high_t, pu, low_u, high_u, correlation(influence_t, influence_u))
@@ -86,7 +91,7 @@ def oracle_gap(sums: GapSums, icc) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
 
 def oracle_bounds(shown: GapSums, flat: GapSums, icc) -> list[tuple[np.ndarray, np.ndarray]]:
-    icc_t = icc[0] if isinstance(icc, tuple) else icc
+    icc_t = icc_pair(icc)[0]
     rate_low, rate_high = oracle_rate(shown.yt, shown.nt, icc_t)[1:3]
     gap_a, low_a, high_a, influence_a = oracle_gap(shown, icc)
     gap_b, low_b, high_b, influence_b = oracle_gap(flat, icc)
@@ -157,11 +162,16 @@ def show_random(rng, args) -> None:
         if min(found[-1]) < 0.93:
             print(f"under 93 %: {queries} queries x m={m}, {100 * (rate[0] + rate[1]):g} % vs {100 * rate[0]:g} %, "
                   f"ICC {show_icc(icc)}: rate / gap / difference in gaps " + " / ".join(f"{v:.3f}" for v in found[-1]))
-    values = np.array(found)
     print(f"\n{count} random designs, seed {args.seed}, {reps} tables each")
+    summarise(np.array(found))
+
+
+def summarise(values: np.ndarray) -> None:
+    """Cells under and over the band for the rate, the gap and the difference in gaps (columns 0-2)."""
     for index, name in enumerate(("rate", "gap", "difference in gaps")):
-        print(f"{name}: {np.sum(values[:, index] < 0.93)} under 93 % (min {values[:, index].min():.3f}), "
-              f"{np.sum(values[:, index] > 0.97)} over 97 %")
+        column = values[:, index]
+        print(f"\n{name}: {np.sum(column < 0.93)} of {column.size} cells under 93 % (min {column.min():.3f}), "
+              f"{np.sum(column > 0.97)} over 97 % (max {column.max():.3f})")
 
 
 def show_icc(icc) -> str:
@@ -209,10 +219,7 @@ def main():
     for rate, g in itertools.product(rates, queries):
         row = [" / ".join(show(v) for v in found[rate, g, m, icc][:3]) for m, icc in columns]
         print(f"| {100 * rate[0]:g} %, {100 * rate[1]:g} pt | {g} | " + " | ".join(row) + " |")
-    for index, name in enumerate(("rate", "gap", "difference in gaps")):
-        values = np.array([v[index] for v in found.values()])
-        print(f"\n{name}: {np.sum(values < 0.93)} of {values.size} cells under 93 % (min {values.min():.3f}), "
-              f"{np.sum(values > 0.97)} over 97 % (max {values.max():.3f})")
+    summarise(np.array(list(found.values())))
     # a rare rate's two misses: the gap's bounds each rest on one rate's high bound (MOVER)
     rare = np.array([v[3:] for (rate, *_), v in found.items() if rate[0] + rate[1] <= 0.05])
     print(f"\nrate of 5 % or less ({len(rare)} cells), its misses per cell: high bound below the truth "
